@@ -1,0 +1,1 @@
+//! Kestrel integration tests (see tests/ directory)
