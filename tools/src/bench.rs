@@ -1,0 +1,8 @@
+//! `kestrel bench` (not implemented yet).
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`kestrel bench` is not implemented yet")
+}

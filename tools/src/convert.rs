@@ -1,0 +1,8 @@
+//! `kestrel convert` (not implemented yet).
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`kestrel convert` is not implemented yet")
+}

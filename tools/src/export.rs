@@ -1,0 +1,8 @@
+//! `kestrel export` (not implemented yet).
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`kestrel export` is not implemented yet")
+}

@@ -1,0 +1,8 @@
+//! `kestrel logits` (not implemented yet).
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`kestrel logits` is not implemented yet")
+}
