@@ -1,0 +1,328 @@
+//! `Gpu`: one wgpu device with Kestrel's policies — adapter choice, maximal limits, f16 mode,
+//! error capture, a pipeline cache and counters.
+//!
+//! Contract:
+//! - `Gpu` is `Send + Sync`; apps hold `Arc<Gpu>`.
+//! - The device is created with the adapter's own maximal limits (on lavapipe: 128 MiB storage
+//!   bindings, 65,535 workgroups per dimension) and `shader-f16` when available and not disabled
+//!   (`GpuOptions::disable_f16` or env `KESTREL_NO_F16=1`).
+//! - Every creation and submission runs inside validation + out-of-memory + internal error scopes
+//!   (`Gpu::scoped`); a captured error is returned as `KernelError`. Errors outside any scope go
+//!   to a non-panicking handler that logs them. Once the device-lost callback fired, every call
+//!   that talks to the device returns `KernelError::DeviceLost`.
+//! - Buffers from `upload`/`zeros` are `STORAGE | COPY_SRC | COPY_DST`, sizes rounded up to 4 B.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::adapter;
+use super::error::KernelError;
+use super::pipelines::PipelineCache;
+
+/// Environment variable that forces the packed-u32 f16 fallback when set to `1`.
+pub const ENV_NO_F16: &str = "KESTREL_NO_F16";
+
+/// How to open the GPU.
+#[derive(Debug, Clone, Default)]
+pub struct GpuOptions {
+    /// Adapter preference: backend (`vulkan`), device type (`cpu`) or name substring
+    /// (`llvmpipe`). `None`: env `KESTREL_ADAPTER`, else the best adapter.
+    pub adapter: Option<String>,
+    /// Force the packed-u32 f16 fallback even if `shader-f16` exists (also env `KESTREL_NO_F16=1`).
+    pub disable_f16: bool,
+}
+
+/// Counters for `kestrel bench`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GpuStats {
+    /// Compute dispatches recorded since the `Gpu` was created.
+    pub dispatches: u64,
+    /// Queue submissions (recorders, reads) since the `Gpu` was created.
+    pub submits: u64,
+    /// Bytes allocated through `upload`/`zeros` (cumulative, frees are not subtracted).
+    pub allocated_bytes: u64,
+    /// Pipelines compiled (cache misses).
+    pub pipelines: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub dispatches: AtomicU64,
+    pub submits: AtomicU64,
+    pub allocated: AtomicU64,
+    pub pipelines: AtomicU64,
+}
+
+/// The GPU device Kestrel runs on. See the module docs for the contract.
+pub struct Gpu {
+    _instance: wgpu::Instance,
+    _adapter: wgpu::Adapter,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    f16: bool,
+    lost: Arc<Mutex<Option<String>>>,
+    pub(crate) pipelines: PipelineCache,
+    pub(crate) counters: Counters,
+    pub(crate) arena_pool: Mutex<Vec<wgpu::Buffer>>,
+}
+
+impl Gpu {
+    /// Opens the preferred adapter (see [`GpuOptions`]) and logs it with `log::info!`.
+    pub fn new(opts: &GpuOptions) -> Result<Gpu, KernelError> {
+        let env_pref = std::env::var(adapter::ENV_ADAPTER)
+            .ok()
+            .filter(|s| !s.is_empty());
+        let pref = opts.adapter.clone().or(env_pref);
+        let no_f16 =
+            opts.disable_f16 || std::env::var(ENV_NO_F16).map(|v| v == "1").unwrap_or(false);
+
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        let adapter = adapter::choose(&instance, pref.as_deref())?;
+        let info = adapter.get_info();
+        let f16 = !no_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
+        let features = if f16 {
+            wgpu::Features::SHADER_F16
+        } else {
+            wgpu::Features::empty()
+        };
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("kestrel"),
+            required_features: features,
+            required_limits: adapter.limits(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .map_err(|e| KernelError::RequestDevice(e.to_string()))?;
+
+        let lost = Arc::new(Mutex::new(None));
+        let lost_cb = Arc::clone(&lost);
+        device.set_device_lost_callback(move |reason, msg| {
+            log::error!("GPU device lost ({reason:?}): {msg}");
+            if let Ok(mut slot) = lost_cb.lock() {
+                *slot = Some(format!("{reason:?}: {msg}"));
+            }
+        });
+        device.on_uncaptured_error(Arc::new(|err: wgpu::Error| {
+            log::error!("uncaptured wgpu error: {err}");
+        }));
+        let limits = device.limits();
+        log::info!(
+            "kestrel GPU: {} (shader-f16: {f16}, max storage binding {} MiB)",
+            adapter::describe(&info),
+            limits.max_storage_buffer_binding_size >> 20
+        );
+        Ok(Gpu {
+            _instance: instance,
+            _adapter: adapter,
+            device,
+            queue,
+            info,
+            limits,
+            f16,
+            lost,
+            pipelines: PipelineCache::default(),
+            counters: Counters::default(),
+            arena_pool: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The wgpu device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+    /// The wgpu queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+    /// The adapter's description (name, backend, device type, driver).
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+    /// One-line adapter description for logs and bench tables.
+    pub fn adapter_description(&self) -> String {
+        adapter::describe(&self.info)
+    }
+    /// Whether kernels are compiled with `enable f16;` (else packed-u32 f16).
+    pub fn has_f16(&self) -> bool {
+        self.f16
+    }
+    /// The device limits (the adapter's maxima).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// Snapshot of the counters.
+    pub fn stats(&self) -> GpuStats {
+        GpuStats {
+            dispatches: self.counters.dispatches.load(Ordering::Relaxed),
+            submits: self.counters.submits.load(Ordering::Relaxed),
+            allocated_bytes: self.counters.allocated.load(Ordering::Relaxed),
+            pipelines: self.counters.pipelines.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `Err(DeviceLost)` once the device-lost callback has fired.
+    pub fn check_lost(&self) -> Result<(), KernelError> {
+        match self.lost.lock() {
+            Ok(slot) => match slot.as_ref() {
+                Some(msg) => Err(KernelError::DeviceLost(msg.clone())),
+                None => Ok(()),
+            },
+            Err(_) => Err(KernelError::DeviceLost("device-lost state poisoned".into())),
+        }
+    }
+
+    /// Runs `f` inside out-of-memory, validation and internal error scopes and returns the first
+    /// captured error (validation first). Checks device loss before and after.
+    pub fn scoped<R>(&self, f: impl FnOnce() -> R) -> Result<R, KernelError> {
+        self.check_lost()?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let v = pollster::block_on(validation.pop());
+        let i = pollster::block_on(internal.pop());
+        let o = pollster::block_on(oom.pop());
+        self.check_lost()?;
+        match v.or(o).or(i) {
+            Some(err) => Err(KernelError::from_wgpu(err)),
+            None => Ok(out),
+        }
+    }
+
+    fn check_size(&self, label: &str, size: u64) -> Result<u64, KernelError> {
+        let padded = size.div_ceil(4).max(1) * 4;
+        if padded > self.limits.max_buffer_size {
+            return Err(KernelError::Limit(format!(
+                "buffer `{label}` of {size} B exceeds max_buffer_size {} B",
+                self.limits.max_buffer_size
+            )));
+        }
+        Ok(padded)
+    }
+
+    fn create(
+        &self,
+        label: &str,
+        size: u64,
+        usage: wgpu::BufferUsages,
+        mapped: bool,
+    ) -> Result<wgpu::Buffer, KernelError> {
+        let buf = self.scoped(|| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: mapped,
+            })
+        })?;
+        self.counters.allocated.fetch_add(size, Ordering::Relaxed);
+        Ok(buf)
+    }
+
+    /// A storage buffer holding `bytes` (zero-padded to a multiple of 4).
+    pub fn upload(&self, label: &str, bytes: &[u8]) -> Result<wgpu::Buffer, KernelError> {
+        let size = self.check_size(label, bytes.len() as u64)?;
+        let buf = self.create(label, size, storage_usage(), true)?;
+        {
+            let mut view = buf.get_mapped_range_mut(..).map_err(|e| {
+                KernelError::Validation(format!("mapping `{label}` for upload: {e}"))
+            })?;
+            view.slice(..bytes.len()).copy_from_slice(bytes);
+        }
+        buf.unmap();
+        Ok(buf)
+    }
+
+    /// A zero-filled storage buffer of `size` bytes (rounded up to a multiple of 4).
+    pub fn zeros(&self, label: &str, size: u64) -> Result<wgpu::Buffer, KernelError> {
+        let size = self.check_size(label, size)?;
+        self.create(label, size, storage_usage(), false)
+    }
+
+    /// Queues a write of `bytes` at `offset` (both multiples of 4); it lands before the next submit.
+    pub fn write(&self, buf: &wgpu::Buffer, offset: u64, bytes: &[u8]) {
+        self.queue.write_buffer(buf, offset, bytes);
+    }
+
+    /// Copies `count` values of `T` starting at byte `offset` back to the host (waits for the GPU).
+    pub fn read<T: bytemuck::Pod>(
+        &self,
+        buf: &wgpu::Buffer,
+        offset: u64,
+        count: usize,
+    ) -> Result<Vec<T>, KernelError> {
+        let bytes = (count * std::mem::size_of::<T>()) as u64;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let copy_len = bytes.div_ceil(4) * 4;
+        if offset % 4 != 0 || offset + copy_len > buf.size() {
+            return Err(KernelError::Shape(format!(
+                "read of {bytes} B at offset {offset} from a buffer of {} B (offset must be 4-aligned)",
+                buf.size()
+            )));
+        }
+        let staging = self.scoped(|| {
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("kestrel.readback"),
+                size: copy_len,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut enc = self.device.create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(buf, offset, &staging, 0, copy_len);
+            self.queue.submit([enc.finish()]);
+            staging
+        })?;
+        self.counters.submits.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        match rx.try_recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(KernelError::Readback(e.to_string())),
+            Err(_) => {
+                self.check_lost()?;
+                return Err(KernelError::Readback(
+                    "map callback did not run after waiting".into(),
+                ));
+            }
+        }
+        let out = {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| KernelError::Readback(e.to_string()))?;
+            let mut out = vec![T::zeroed(); count];
+            bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(&view[..bytes as usize]);
+            out
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Blocks until all submitted work has finished.
+    pub fn wait(&self) -> Result<(), KernelError> {
+        self.check_lost()?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| KernelError::Readback(format!("device poll: {e}")))?;
+        self.check_lost()
+    }
+}
+
+fn storage_usage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
+}
+
+#[cfg(test)]
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Gpu>();
+};

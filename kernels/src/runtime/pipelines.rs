@@ -1,0 +1,92 @@
+//! Compute-pipeline cache keyed by (kernel, entry point, override constants, f16 mode).
+//!
+//! Contract: `Gpu::pipeline` preprocesses the source (see `preprocess`), compiles it inside error
+//! scopes (a WGSL error is `KernelError::Validation` naming the kernel) and returns the same
+//! `Arc` for the same key. Pipelines use the layout derived from the shader ("auto" layout):
+//! bind group 0, binding 0 = params uniform, bindings 1.. = storage buffers; a binding the shader
+//! never touches is not part of the layout, so kernels must reference every declared binding.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use super::error::KernelError;
+use super::gpu::Gpu;
+use super::preprocess::{preprocess, ShaderFlags};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    kernel: &'static str,
+    entry: String,
+    consts: Vec<(String, u64)>,
+    f16: bool,
+}
+
+/// The cache owned by a `Gpu`.
+#[derive(Default)]
+pub(crate) struct PipelineCache {
+    map: Mutex<HashMap<Key, Arc<wgpu::ComputePipeline>>>,
+}
+
+impl Gpu {
+    /// The pipeline for `entry` of kernel `kernel` (source `src`, preprocessed for this device's
+    /// f16 mode) with the given override constants; compiled once, then cached.
+    pub fn pipeline(
+        &self,
+        kernel: &'static str,
+        src: &'static str,
+        entry: &str,
+        consts: &[(&str, f64)],
+    ) -> Result<Arc<wgpu::ComputePipeline>, KernelError> {
+        let key = Key {
+            kernel,
+            entry: entry.to_string(),
+            consts: consts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_bits()))
+                .collect(),
+            f16: self.has_f16(),
+        };
+        let lock_err = || KernelError::Internal("pipeline cache lock poisoned".into());
+        if let Some(p) = self.pipelines.map.lock().map_err(|_| lock_err())?.get(&key) {
+            return Ok(Arc::clone(p));
+        }
+        let flags = ShaderFlags {
+            f16: self.has_f16(),
+        };
+        let code = preprocess(kernel, src, flags)?;
+        let device = self.device();
+        let pipeline = self
+            .scoped(|| {
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(kernel),
+                    source: wgpu::ShaderSource::Wgsl(code.as_str().into()),
+                });
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(kernel),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: consts,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                })
+            })
+            .map_err(|e| match e {
+                KernelError::Validation(m) => {
+                    KernelError::Validation(format!("kernel `{kernel}` ({entry}): {m}"))
+                }
+                other => other,
+            })?;
+        self.counters.pipelines.fetch_add(1, Ordering::Relaxed);
+        let pipeline = Arc::new(pipeline);
+        self.pipelines
+            .map
+            .lock()
+            .map_err(|_| lock_err())?
+            .insert(key, Arc::clone(&pipeline));
+        Ok(pipeline)
+    }
+}
