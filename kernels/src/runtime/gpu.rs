@@ -66,6 +66,7 @@ pub struct Gpu {
     pub(crate) pipelines: PipelineCache,
     pub(crate) counters: Counters,
     pub(crate) arena_pool: Mutex<Vec<wgpu::Buffer>>,
+    dummy: wgpu::Buffer,
 }
 
 impl Gpu {
@@ -115,7 +116,14 @@ impl Gpu {
             adapter::describe(&info),
             limits.max_storage_buffer_binding_size >> 20
         );
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("kestrel.dummy"),
+            size: 256,
+            usage: storage_usage(),
+            mapped_at_creation: false,
+        });
         Ok(Gpu {
+            dummy,
             _instance: instance,
             _adapter: adapter,
             device,
@@ -142,6 +150,12 @@ impl Gpu {
     pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
         &self.info
     }
+    /// A 256-B zeroed storage buffer to bind where a kernel's optional input is absent
+    /// (never bind it as a kernel's output).
+    pub fn dummy(&self) -> &wgpu::Buffer {
+        &self.dummy
+    }
+
     /// One-line adapter description for logs and bench tables.
     pub fn adapter_description(&self) -> String {
         adapter::describe(&self.info)
@@ -233,6 +247,26 @@ impl Gpu {
                 KernelError::Validation(format!("mapping `{label}` for upload: {e}"))
             })?;
             view.slice(..bytes.len()).copy_from_slice(bytes);
+        }
+        buf.unmap();
+        Ok(buf)
+    }
+
+    /// A storage buffer holding the concatenation of `parts` (zero-padded to a multiple of 4);
+    /// lets callers concatenate rows from several mmap slices with one copy.
+    pub fn upload_parts(&self, label: &str, parts: &[&[u8]]) -> Result<wgpu::Buffer, KernelError> {
+        let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let size = self.check_size(label, total)?;
+        let buf = self.create(label, size, storage_usage(), true)?;
+        {
+            let mut view = buf.get_mapped_range_mut(..).map_err(|e| {
+                KernelError::Validation(format!("mapping `{label}` for upload: {e}"))
+            })?;
+            let mut at = 0usize;
+            for part in parts {
+                view.slice(at..at + part.len()).copy_from_slice(part);
+                at += part.len();
+            }
         }
         buf.unmap();
         Ok(buf)

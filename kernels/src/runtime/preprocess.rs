@@ -23,6 +23,10 @@ const HELPERS: &[(&str, &str)] = &[
     ("w8.wgsl", include_str!("../wgsl/w8.wgsl")),
     ("reduce.wgsl", include_str!("../wgsl/reduce.wgsl")),
     ("index.wgsl", include_str!("../wgsl/index.wgsl")),
+    (
+        "matmul_common.wgsl",
+        include_str!("../wgsl/matmul_common.wgsl"),
+    ),
 ];
 
 /// Flags a kernel source is specialised for.

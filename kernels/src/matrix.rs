@@ -1,0 +1,254 @@
+//! `Matrix`: a linear weight `[M, K]` on the GPU in one of the ARCHITECTURE.md layouts.
+//!
+//! Contract:
+//! - `HostMatrix` borrows raw little-endian bytes exactly as stored in a `.kst` file:
+//!   W4 `q [M, K/8] u32`, `scales [M, K/G] f16`, optional `mins [M, K/G] f16`;
+//!   W8 `q [M, K/4] u32` (i8 bytes), `scales [M, K/G] f16`; F16/F32 row-major `[M, K]`.
+//!   Sizes are checked exactly (`KernelError::Shape`); K % G == 0 and G % 8 == 0 for W4,
+//!   G % 4 == 0 for W8.
+//! - `Matrix::upload` copies without repacking. A matrix whose arrays exceed the device's
+//!   `max_storage_buffer_binding_size` is split by rows into `RowBlock`s (each array of a block
+//!   is its own buffer); kernels dispatch once per block. `Matrix::upload_rows` concatenates
+//!   several host matrices with equal K and layout along M (e.g. q|k|v into one QKV weight).
+
+use crate::{Gpu, KernelError};
+
+/// A weight matrix in host memory (raw bytes, e.g. slices of the `.kst` mmap).
+#[derive(Debug, Clone, Copy)]
+pub enum HostMatrix<'a> {
+    /// Group-wise 4-bit; symmetric without `mins`, asymmetric with.
+    W4 {
+        m: u32,
+        k: u32,
+        group_size: u32,
+        q: &'a [u8],
+        scales: &'a [u8],
+        mins: Option<&'a [u8]>,
+    },
+    /// Group-wise int8, `w = q · s`.
+    W8 {
+        m: u32,
+        k: u32,
+        group_size: u32,
+        q: &'a [u8],
+        scales: &'a [u8],
+    },
+    /// Row-major f16.
+    F16 { m: u32, k: u32, data: &'a [u8] },
+    /// Row-major f32.
+    F32 { m: u32, k: u32, data: &'a [u8] },
+}
+
+/// The storage layout of a matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// 4-bit; `asym` when mins are present.
+    W4 { group_size: u32, asym: bool },
+    /// 8-bit.
+    W8 { group_size: u32 },
+    /// f16.
+    F16,
+    /// f32.
+    F32,
+}
+
+/// Rows `row0 .. row0 + rows` of a matrix, each array in its own buffer.
+#[derive(Debug)]
+pub struct RowBlock {
+    /// First row of the block within the matrix.
+    pub row0: u32,
+    /// Rows in the block.
+    pub rows: u32,
+    /// `q` for W4/W8, the values for F16/F32.
+    pub data: wgpu::Buffer,
+    /// Group scales (W4/W8).
+    pub scales: Option<wgpu::Buffer>,
+    /// Group mins (asymmetric W4).
+    pub mins: Option<wgpu::Buffer>,
+}
+
+/// A weight matrix `[M, K]` on the GPU, split into row blocks that each fit one binding.
+#[derive(Debug)]
+pub struct Matrix {
+    /// Output features M.
+    pub m: u32,
+    /// Input features K.
+    pub k: u32,
+    /// Storage layout.
+    pub layout: Layout,
+    /// Row blocks covering rows 0..M in order.
+    pub blocks: Vec<RowBlock>,
+}
+
+/// Per-row byte sizes of (data, scales, mins) for a layout.
+fn row_bytes(layout: Layout, k: u32) -> (u64, u64, u64) {
+    let k = u64::from(k);
+    match layout {
+        Layout::W4 { group_size, asym } => {
+            let s = k / u64::from(group_size) * 2;
+            (k / 2, s, if asym { s } else { 0 })
+        }
+        Layout::W8 { group_size } => (k, k / u64::from(group_size) * 2, 0),
+        Layout::F16 => (2 * k, 0, 0),
+        Layout::F32 => (4 * k, 0, 0),
+    }
+}
+
+fn shape(msg: String) -> KernelError {
+    KernelError::Shape(msg)
+}
+
+impl<'a> HostMatrix<'a> {
+    /// (M, K, layout, data, scales, mins), after checking every size.
+    fn parts(&self) -> Result<(u32, u32, Layout, &'a [u8], &'a [u8], &'a [u8]), KernelError> {
+        let (m, k, layout, d, s, mn): (u32, u32, Layout, &[u8], &[u8], &[u8]) = match *self {
+            HostMatrix::W4 {
+                m,
+                k,
+                group_size,
+                q,
+                scales,
+                mins,
+            } => {
+                if group_size == 0 || group_size % 8 != 0 || k % group_size != 0 {
+                    return Err(shape(format!(
+                        "W4 needs G % 8 == 0 and K % G == 0 (K={k}, G={group_size})"
+                    )));
+                }
+                (
+                    m,
+                    k,
+                    Layout::W4 {
+                        group_size,
+                        asym: mins.is_some(),
+                    },
+                    q,
+                    scales,
+                    mins.unwrap_or(&[]),
+                )
+            }
+            HostMatrix::W8 {
+                m,
+                k,
+                group_size,
+                q,
+                scales,
+            } => {
+                if group_size == 0 || group_size % 4 != 0 || k % group_size != 0 {
+                    return Err(shape(format!(
+                        "W8 needs G % 4 == 0 and K % G == 0 (K={k}, G={group_size})"
+                    )));
+                }
+                (m, k, Layout::W8 { group_size }, q, scales, &[])
+            }
+            HostMatrix::F16 { m, k, data } => (m, k, Layout::F16, data, &[], &[]),
+            HostMatrix::F32 { m, k, data } => (m, k, Layout::F32, data, &[], &[]),
+        };
+        if m == 0 || k == 0 {
+            return Err(shape(format!("empty matrix [{m}, {k}]")));
+        }
+        let (rd, rs, rm) = row_bytes(layout, k);
+        let mm = u64::from(m);
+        for (name, arr, per_row) in [("data", d, rd), ("scales", s, rs), ("mins", mn, rm)] {
+            if arr.len() as u64 != mm * per_row {
+                return Err(shape(format!(
+                    "{layout:?} [{m}, {k}]: `{name}` has {} B, expected {} B",
+                    arr.len(),
+                    mm * per_row
+                )));
+            }
+        }
+        Ok((m, k, layout, d, s, mn))
+    }
+}
+
+impl Matrix {
+    /// Uploads one host matrix (see the module contract).
+    pub fn upload(gpu: &Gpu, host: &HostMatrix<'_>) -> Result<Matrix, KernelError> {
+        Self::upload_rows(gpu, std::slice::from_ref(host))
+    }
+
+    /// Uploads the row-concatenation of `parts` (equal K and layout), e.g. q|k|v.
+    pub fn upload_rows(gpu: &Gpu, parts: &[HostMatrix<'_>]) -> Result<Matrix, KernelError> {
+        let mut split = Vec::with_capacity(parts.len());
+        for p in parts {
+            split.push(p.parts()?);
+        }
+        let Some(&(_, k, layout, ..)) = split.first() else {
+            return Err(shape("upload_rows needs at least one part".into()));
+        };
+        if let Some(bad) = split.iter().find(|s| s.1 != k || s.2 != layout) {
+            return Err(shape(format!(
+                "cannot concatenate {:?} K={} with {layout:?} K={k}",
+                bad.2, bad.1
+            )));
+        }
+        let m_total: u64 = split.iter().map(|s| u64::from(s.0)).sum();
+        let m =
+            u32::try_from(m_total).map_err(|_| shape(format!("M = {m_total} overflows u32")))?;
+        let (rd, rs, rm) = row_bytes(layout, k);
+        let max_bind = gpu.limits().max_storage_buffer_binding_size;
+        let widest = rd.max(rs).max(rm);
+        let rows_per_block = (max_bind / widest).min(u64::from(u32::MAX));
+        if rows_per_block == 0 {
+            return Err(KernelError::Limit(format!(
+                "one row of {widest} B exceeds a binding ({max_bind} B)"
+            )));
+        }
+        let mut blocks = Vec::new();
+        let mut row0 = 0u64;
+        while row0 < m_total {
+            let rows = rows_per_block.min(m_total - row0);
+            let gather = |which: usize, per_row: u64| -> Vec<&[u8]> {
+                let mut out = Vec::new();
+                let mut base = 0u64;
+                for s in &split {
+                    let (lo, hi) = (base, base + u64::from(s.0));
+                    base = hi;
+                    let (a, b) = (lo.max(row0), hi.min(row0 + rows));
+                    if a >= b {
+                        continue;
+                    }
+                    let arr = match which {
+                        0 => s.3,
+                        1 => s.4,
+                        _ => s.5,
+                    };
+                    out.push(&arr[((a - lo) * per_row) as usize..((b - lo) * per_row) as usize]);
+                }
+                out
+            };
+            let data = gpu.upload_parts("matrix.data", &gather(0, rd))?;
+            let scales = if rs > 0 {
+                Some(gpu.upload_parts("matrix.scales", &gather(1, rs))?)
+            } else {
+                None
+            };
+            let mins = if rm > 0 {
+                Some(gpu.upload_parts("matrix.mins", &gather(2, rm))?)
+            } else {
+                None
+            };
+            blocks.push(RowBlock {
+                row0: row0 as u32,
+                rows: rows as u32,
+                data,
+                scales,
+                mins,
+            });
+            row0 += rows;
+        }
+        Ok(Matrix {
+            m,
+            k,
+            layout,
+            blocks,
+        })
+    }
+
+    /// Bytes of weight data read by one full pass over the matrix (data + scales + mins).
+    pub fn weight_bytes(&self) -> u64 {
+        let (rd, rs, rm) = row_bytes(self.layout, self.k);
+        u64::from(self.m) * (rd + rs + rm)
+    }
+}

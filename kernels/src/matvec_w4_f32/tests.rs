@@ -1,0 +1,94 @@
+//! matvec_w4_f32 vs the CPU reference (both f16 modes), plus the decode invariants:
+//! batched columns equal single-column runs bit for bit, permuting columns permutes outputs,
+//! LoRA with scale 0 equals the base kernel.
+
+use proptest::prelude::*;
+
+use crate::matmul::tests::{check_case, run_gpu, HostData, HostEpilogue, Kind, Rng};
+use crate::matrix::Matrix;
+use crate::test_util::{both_modes, cases};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(6)))]
+    #[test]
+    fn matches_reference(
+        asym in any::<bool>(),
+        m in 1u32..90,
+        g in prop::sample::select(vec![32u32, 64, 128]),
+        groups in 1u32..4,
+        t in prop::sample::select(vec![1u32, 2, 3, 8, 16]),
+        mask in 0u8..8,
+        seed in any::<u64>(),
+    ) {
+        let kind = if asym { Kind::W4Asym } else { Kind::W4Sym };
+        let h = HostData::random(kind, m, g * groups, g, &mut Rng(seed | 1));
+        check_case(&both_modes(), &h, t, seed, mask, 5e-4);
+    }
+}
+
+/// Runs `t` columns at once and each column alone; returns (batched, singles).
+fn batched_vs_single(kind: Kind, m: u32, k: u32, t: u32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let g = crate::test_util::gpu();
+    let mut rng = Rng(99);
+    let h = HostData::random(kind, m, k, 32, &mut rng);
+    let w = Matrix::upload(&g, &h.host()).unwrap();
+    let x = rng.vec((t * k) as usize);
+    let batched = run_gpu(&g, &w, &x, t, &HostEpilogue::default()).unwrap();
+    let mut singles = Vec::new();
+    for c in 0..t as usize {
+        let xc = &x[c * k as usize..(c + 1) * k as usize];
+        singles.extend(run_gpu(&g, &w, xc, 1, &HostEpilogue::default()).unwrap());
+    }
+    // Reverse the column order: outputs must come back reversed.
+    let rev: Vec<f32> = (0..t as usize)
+        .rev()
+        .flat_map(|c| x[c * k as usize..(c + 1) * k as usize].to_vec())
+        .collect();
+    let permuted = run_gpu(&g, &w, &rev, t, &HostEpilogue::default()).unwrap();
+    (batched, singles, permuted)
+}
+
+#[test]
+fn batched_columns_are_bit_identical_and_permute() {
+    for kind in [Kind::W4Sym, Kind::W4Asym] {
+        for t in [2u32, 8, 16] {
+            let (m, k) = (70u32, 256u32);
+            let (batched, singles, permuted) = batched_vs_single(kind, m, k, t);
+            assert_eq!(
+                batched, singles,
+                "{kind:?} T={t}: batched != single-column runs"
+            );
+            let m = m as usize;
+            for c in 0..t as usize {
+                let back = t as usize - 1 - c;
+                assert_eq!(
+                    &permuted[c * m..(c + 1) * m],
+                    &batched[back * m..(back + 1) * m]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn lora_scale_zero_equals_base() {
+    let g = crate::test_util::gpu();
+    let mut rng = Rng(5);
+    let (m, k, t) = (48u32, 128u32, 4u32);
+    let h = HostData::random(Kind::W4Sym, m, k, 32, &mut rng);
+    let w = Matrix::upload(&g, &h.host()).unwrap();
+    let x = rng.vec((t * k) as usize);
+    let base = run_gpu(&g, &w, &x, t, &HostEpilogue::default()).unwrap();
+    let ep = HostEpilogue {
+        lora: Some((
+            rng.vec((t * 8) as usize),
+            0,
+            8,
+            rng.vec((m * 8) as usize),
+            8,
+            0.0,
+        )),
+        ..Default::default()
+    };
+    assert_eq!(run_gpu(&g, &w, &x, t, &ep).unwrap(), base);
+}

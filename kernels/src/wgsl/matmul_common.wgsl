@@ -1,0 +1,46 @@
+// Shared by the matmul family (matvec_*, gemm_*): params, output/epilogue bindings, epilogue.
+// Bindings: 0 params, 1 x (declared by the kernel), 2 y, 3 bias, 4 lora_h, 5 lora_b,
+// 6.. the weight arrays (declared by the kernel).
+struct MatmulParams {
+    m: u32,          // rows in this dispatch's row block
+    k: u32,          // input features K
+    t: u32,          // columns (tokens or paths) T
+    group: u32,      // quantization group G (0 for f16/f32)
+    row0: u32,       // first row of the block within the whole matrix
+    y_stride: u32,   // M of the whole matrix: y is [T, y_stride]
+    flags: u32,      // 1 asymmetric W4, 2 bias, 4 accumulate (y += result), 8 LoRA expand
+    lora_rank: u32,  // R
+    lora_scale: f32, // scale of the LoRA delta
+    h_offset: u32,   // column of this matrix's rank block in h
+    h_stride: u32,   // row stride of h (ΣR)
+    _pad: u32,
+}
+@group(0) @binding(0) var<uniform> p: MatmulParams;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // [T, y_stride] f32
+@group(0) @binding(3) var<storage, read> bias: array<f32>;     // [M] f32 (dummy when unused)
+@group(0) @binding(4) var<storage, read> lora_h: array<f32>;   // [T, h_stride] f32 (dummy when unused)
+#storage_f16 5 lora_b read
+// lora_b: [M, R] f16 (dummy when unused)
+
+// Writes column c, block row r: y = acc + bias + scale * h·Bᵀ (+ y when accumulating).
+fn mm_store(c: u32, r: u32, acc: f32) {
+    let row = p.row0 + r;
+    var v = acc;
+    if ((p.flags & 2u) != 0u) {
+        v = v + bias[row];
+    }
+    if ((p.flags & 8u) != 0u) {
+        var d = 0.0;
+        let hb = c * p.h_stride + p.h_offset;
+        let bb = row * p.lora_rank;
+        for (var i = 0u; i < p.lora_rank; i = i + 1u) {
+            d = d + lora_h[hb + i] * lora_b_at(bb + i);
+        }
+        v = v + p.lora_scale * d;
+    }
+    let yi = c * p.y_stride + row;
+    if ((p.flags & 4u) != 0u) {
+        v = v + y[yi];
+    }
+    y[yi] = v;
+}
