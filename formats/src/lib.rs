@@ -1,1 +1,22 @@
-//! Kestrel formats
+//! `kestrel-formats`: the `.kst` container (validating mmap reader, streaming writer), dtypes,
+//! W4/W8 group quantization, `ModelConfig`, and the importers (HF safetensors dirs, GGUF, PEFT
+//! LoRA adapters, linear heads). No GPU code lives here.
+//!
+//! Contract: nothing in this crate panics on data from a file or a user; every failure is a
+//! [`FormatError`]. Layouts are ARCHITECTURE.md's "Weight layouts"; the byte-level file spec is
+//! `formats/FORMAT.md`.
+
+pub mod config;
+pub mod dtype;
+pub mod error;
+pub mod gguf;
+pub mod kst;
+pub mod options;
+pub mod quant;
+
+pub use config::{Arch, ModelConfig};
+pub use dtype::DType;
+pub use error::FormatError;
+pub use kst::{Header, Kind, KstFile, KstWriter, QuantView, TensorView};
+pub use options::{ConvertOptions, Progress, Scheme, WeightDType};
+pub use quant::{dequantize_w4, dequantize_w8, quantize_w4, quantize_w8, W4Matrix, W8Matrix};

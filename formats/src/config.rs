@@ -1,0 +1,273 @@
+//! `ModelConfig`: the transformer hyper-parameters a `.kst` model carries.
+//!
+//! Field names mirror HF `config.json` (`hidden_size`, `num_key_value_heads`, ...). Two fields are
+//! Kestrel's own: `arch` (which block flavour) and `eos_token_ids` (HF's `eos_token_id` may be an
+//! integer or a list; it is always a list here).
+//!
+//! Contract of [`ModelConfig::validate`]: every dimension is non-zero; `hidden_size ==
+//! num_attention_heads * head_dim` is NOT required (Qwen/Llama allow otherwise) but
+//! `num_attention_heads % num_key_value_heads == 0`, `head_dim` is even (RoPE rotates pairs),
+//! `rms_norm_eps > 0` and `rope_theta > 0` and both finite. [`ModelConfig::from_hf_config_json`]
+//! accepts `Qwen2ForCausalLM` / `model_type: qwen2` (QKV bias on) and `LlamaForCausalLM` /
+//! `model_type: llama` (bias from `attention_bias`, default off), and refuses features the engine
+//! does not implement (`rope_scaling`, sliding-window attention, activations other than SiLU).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::FormatError;
+
+/// Which decoder-block flavour a model uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// Qwen2 / Qwen2.5: Llama block + q/k/v biases.
+    Qwen2,
+    /// Llama family (SmolLM2, ...): no biases unless `attention_bias`.
+    Llama,
+}
+
+/// Transformer hyper-parameters (HF field names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    pub head_dim: usize,
+    pub max_position_embeddings: usize,
+    pub rms_norm_eps: f64,
+    pub rope_theta: f64,
+    pub tie_word_embeddings: bool,
+    /// Whether q/k/v projections carry a bias (always true for Qwen2).
+    pub attention_bias: bool,
+    pub bos_token_id: Option<u32>,
+    pub eos_token_ids: Vec<u32>,
+}
+
+impl ModelConfig {
+    /// Check internal consistency (see the module docs for the exact rules).
+    pub fn validate(&self) -> Result<(), FormatError> {
+        let dims = [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("head_dim", self.head_dim),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ];
+        for (name, v) in dims {
+            if v == 0 {
+                return Err(FormatError::BadConfig(format!("{name} must be > 0")));
+            }
+            // Keeps every derived product (e.g. vocab × hidden) far from usize overflow.
+            if v > (1 << 24) {
+                return Err(FormatError::BadConfig(format!(
+                    "{name} = {v} is implausibly large"
+                )));
+            }
+        }
+        if self.num_attention_heads % self.num_key_value_heads != 0 {
+            return Err(FormatError::BadConfig(format!(
+                "num_attention_heads {} is not a multiple of num_key_value_heads {}",
+                self.num_attention_heads, self.num_key_value_heads
+            )));
+        }
+        if self.head_dim % 2 != 0 {
+            return Err(FormatError::BadConfig(format!(
+                "head_dim {} must be even",
+                self.head_dim
+            )));
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            return Err(FormatError::BadConfig(
+                "rms_norm_eps must be finite and > 0".into(),
+            ));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return Err(FormatError::BadConfig(
+                "rope_theta must be finite and > 0".into(),
+            ));
+        }
+        if self.arch == Arch::Qwen2 && !self.attention_bias {
+            return Err(FormatError::BadConfig(
+                "qwen2 requires attention_bias = true".into(),
+            ));
+        }
+        for &id in self.eos_token_ids.iter().chain(self.bos_token_id.iter()) {
+            if id as usize >= self.vocab_size {
+                return Err(FormatError::BadConfig(format!(
+                    "special token id {id} >= vocab_size {}",
+                    self.vocab_size
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// q_proj output size: `num_attention_heads * head_dim`.
+    pub fn q_dim(&self) -> usize {
+        self.num_attention_heads * self.head_dim
+    }
+
+    /// k_proj / v_proj output size: `num_key_value_heads * head_dim`.
+    pub fn kv_dim(&self) -> usize {
+        self.num_key_value_heads * self.head_dim
+    }
+
+    /// Parse an HF `config.json` (Qwen2 or Llama) and validate it.
+    pub fn from_hf_config_json(json: &str) -> Result<Self, FormatError> {
+        let v: Value = serde_json::from_str(json)
+            .map_err(|e| FormatError::BadConfig(format!("config.json is not JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| FormatError::BadConfig("config.json is not an object".into()))?;
+        let model_type = obj.get("model_type").and_then(Value::as_str).unwrap_or("");
+        let archs: Vec<&str> = obj
+            .get("architectures")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let arch = if model_type == "qwen2" || archs.contains(&"Qwen2ForCausalLM") {
+            Arch::Qwen2
+        } else if model_type == "llama" || archs.contains(&"LlamaForCausalLM") {
+            Arch::Llama
+        } else {
+            return Err(FormatError::Unsupported(format!(
+                "model_type `{model_type}` / architectures {archs:?} (supported: qwen2, llama)"
+            )));
+        };
+        let get_usize = |k: &str| -> Result<usize, FormatError> {
+            obj.get(k)
+                .and_then(Value::as_u64)
+                .and_then(|x| usize::try_from(x).ok())
+                .ok_or_else(|| FormatError::BadConfig(format!("missing or non-integer `{k}`")))
+        };
+        let opt_f64 = |k: &str, default: f64| -> Result<f64, FormatError> {
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(default),
+                Some(x) => x
+                    .as_f64()
+                    .ok_or_else(|| FormatError::BadConfig(format!("`{k}` is not a number"))),
+            }
+        };
+        let opt_bool = |k: &str, default: bool| -> Result<bool, FormatError> {
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(default),
+                Some(x) => x
+                    .as_bool()
+                    .ok_or_else(|| FormatError::BadConfig(format!("`{k}` is not a boolean"))),
+            }
+        };
+        if !matches!(obj.get("rope_scaling"), None | Some(Value::Null)) {
+            return Err(FormatError::Unsupported(
+                "rope_scaling (only plain RoPE is implemented)".into(),
+            ));
+        }
+        if opt_bool("use_sliding_window", false)? {
+            return Err(FormatError::Unsupported("use_sliding_window = true".into()));
+        }
+        if let Some(act) = obj.get("hidden_act").and_then(Value::as_str) {
+            if act != "silu" {
+                return Err(FormatError::Unsupported(format!(
+                    "hidden_act `{act}` (only silu)"
+                )));
+            }
+        }
+        let hidden_size = get_usize("hidden_size")?;
+        let num_attention_heads = get_usize("num_attention_heads")?;
+        let num_key_value_heads = match obj.get("num_key_value_heads") {
+            None | Some(Value::Null) => num_attention_heads,
+            Some(_) => get_usize("num_key_value_heads")?,
+        };
+        let head_dim = match obj.get("head_dim") {
+            None | Some(Value::Null) => {
+                if num_attention_heads == 0 || hidden_size % num_attention_heads != 0 {
+                    return Err(FormatError::BadConfig(
+                        "hidden_size is not a multiple of num_attention_heads and no head_dim"
+                            .into(),
+                    ));
+                }
+                hidden_size / num_attention_heads
+            }
+            Some(_) => get_usize("head_dim")?,
+        };
+        let token_ids = |k: &str| -> Result<Vec<u32>, FormatError> {
+            let bad = || FormatError::BadConfig(format!("`{k}` is not a token id or list of ids"));
+            let one = |x: &Value| {
+                x.as_u64()
+                    .and_then(|i| u32::try_from(i).ok())
+                    .ok_or_else(bad)
+            };
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(a)) => a.iter().map(one).collect(),
+                Some(x) => Ok(vec![one(x)?]),
+            }
+        };
+        let cfg = ModelConfig {
+            arch,
+            vocab_size: get_usize("vocab_size")?,
+            hidden_size,
+            intermediate_size: get_usize("intermediate_size")?,
+            num_hidden_layers: get_usize("num_hidden_layers")?,
+            num_attention_heads,
+            num_key_value_heads,
+            head_dim,
+            max_position_embeddings: get_usize("max_position_embeddings")?,
+            rms_norm_eps: opt_f64("rms_norm_eps", 1e-6)?,
+            rope_theta: opt_f64("rope_theta", 10000.0)?,
+            tie_word_embeddings: opt_bool("tie_word_embeddings", false)?,
+            attention_bias: match arch {
+                Arch::Qwen2 => true,
+                Arch::Llama => opt_bool("attention_bias", false)?,
+            },
+            bos_token_id: token_ids("bos_token_id")?.first().copied(),
+            eos_token_ids: token_ids("eos_token_id")?,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The HF `config.json` object for this config (used by `kestrel export`).
+    pub fn to_hf_config_json(&self) -> Value {
+        let (arch_name, model_type) = match self.arch {
+            Arch::Qwen2 => ("Qwen2ForCausalLM", "qwen2"),
+            Arch::Llama => ("LlamaForCausalLM", "llama"),
+        };
+        let eos: Value = match self.eos_token_ids.as_slice() {
+            [] => Value::Null,
+            [one] => (*one).into(),
+            many => many.to_vec().into(),
+        };
+        let mut v = serde_json::json!({
+            "architectures": [arch_name],
+            "model_type": model_type,
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "head_dim": self.head_dim,
+            "max_position_embeddings": self.max_position_embeddings,
+            "rms_norm_eps": self.rms_norm_eps,
+            "rope_theta": self.rope_theta,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "hidden_act": "silu",
+            "torch_dtype": "float32",
+            "bos_token_id": self.bos_token_id,
+            "eos_token_id": eos,
+        });
+        if self.arch == Arch::Llama {
+            v["attention_bias"] = self.attention_bias.into();
+        }
+        v
+    }
+}
