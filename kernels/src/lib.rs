@@ -7,29 +7,36 @@
 
 pub mod runtime;
 
+pub mod embedding;
 pub mod gemm_w4_f32;
+pub mod lora_shrink;
 pub mod matmul;
 pub mod matrix;
 pub mod matvec_f16_f32;
 pub mod matvec_f32_f32;
 pub mod matvec_w4_f32;
 pub mod matvec_w8_f32;
+pub mod roofline_probe;
 
+pub use embedding::embedding;
+pub use lora_shrink::lora_shrink;
+pub use matmul::{matmul, Epilogue, LoraExpand};
+pub use matrix::{HostMatrix, Layout, Matrix, RowBlock};
+pub use roofline_probe::{measure_read_bandwidth, ProbeResult};
 pub use runtime::error::KernelError;
 pub use runtime::gpu::{Gpu, GpuOptions, GpuStats};
 pub use runtime::recorder::{fold_workgroups, BufferBinding, Recorder};
-pub use matmul::{matmul, Epilogue, LoraExpand};
-pub use matrix::{HostMatrix, Layout, Matrix, RowBlock};
 
 #[cfg(test)]
 pub(crate) mod test_util;
 
 // K2's kernels (norms, RoPE, KV cache, attention, sampling, heads) and their shared checks.
+pub mod attention_prefill_f16;
+pub mod heads;
 pub mod rmsnorm_f32;
-pub mod swiglu_f32;
 pub mod rope_f32;
 pub mod rope_kv_append_f16;
-pub mod heads;
 pub(crate) mod shape;
+pub mod swiglu_f32;
 #[cfg(test)]
 pub(crate) mod testdata;

@@ -1,0 +1,69 @@
+// embedding: out[t, k] = table[ids[t], k] dequantised to f32, for one row block of the table.
+// One invocation per (element k, token t): grid [ceil(K/64), T, 1].
+struct Params {
+    k: u32,        // K (row length)
+    t: u32,        // tokens T
+    row0: u32,     // first table row of this block
+    rows: u32,     // rows in this block
+    m_total: u32,  // rows of the whole table (V)
+    kind: u32,     // 0 W4 symmetric, 1 W4 asymmetric, 2 W8, 3 F16, 4 F32
+    group: u32,    // G (quantised layouts)
+    zero_oob: u32, // 1: this dispatch writes zeros for ids ≥ V
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> ids: array<u32>;        // [T] u32
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;  // [T, K] f32
+@group(0) @binding(3) var<storage, read> data: array<u32>;       // block's q words or raw f16/f32 words
+#storage_f16 4 scales read
+// scales: [rows, K/G] f16 (dummy for F16/F32)
+#storage_f16 5 mins read
+// mins: [rows, K/G] f16 (asymmetric W4; else bound to scales)
+#include "w4.wgsl"
+#include "w8.wgsl"
+
+@compute @workgroup_size(64)
+fn embedding(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let kk = gid.x;
+    let tok = gid.y;
+    if (kk >= p.k || tok >= p.t) {
+        return;
+    }
+    let id = ids[tok];
+    let o = tok * p.k + kk;
+    if (id >= p.m_total) {
+        if (p.zero_oob != 0u) {
+            out[o] = 0.0;
+        }
+        return;
+    }
+    if (id < p.row0 || id >= p.row0 + p.rows) {
+        return;
+    }
+    let r = id - p.row0;
+    var v = 0.0;
+    switch p.kind {
+        case 0u, 1u: {
+            let nib = w4_nibble(data[r * (p.k / 8u) + kk / 8u], kk % 8u);
+            let gi = r * (p.k / p.group) + kk / p.group;
+            let s = scales_at(gi);
+            if (p.kind == 1u) {
+                v = nib * s + mins_at(gi);
+            } else {
+                v = (nib - 8.0) * s;
+            }
+        }
+        case 2u: {
+            let gi = r * (p.k / p.group) + kk / p.group;
+            v = w8_byte(data[r * (p.k / 4u) + kk / 4u], kk % 4u) * scales_at(gi);
+        }
+        case 3u: {
+            // Raw f16 words: element e is half (e & 1) of word e / 2 (valid in both f16 modes).
+            let e = r * p.k + kk;
+            v = unpack2x16float(data[e / 2u])[e & 1u];
+        }
+        default: {
+            v = bitcast<f32>(data[r * p.k + kk]);
+        }
+    }
+    out[o] = v;
+}
