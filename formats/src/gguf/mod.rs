@@ -19,6 +19,7 @@ mod reader;
 mod tokenizer;
 mod types;
 mod value;
+mod writer;
 
 pub use blocks::{float_to_f32, ggml_dequantize, q4_to_w4, q8_0_to_w8};
 pub use config::model_config;
@@ -31,6 +32,7 @@ pub use reader::MAX_STRING_BYTES;
 pub use tokenizer::{byte_alphabet, chat_template, tokenizer_json};
 pub use types::GgmlType;
 pub use value::{MetaLookup, MetaValue};
+pub use writer::GgufBuilder;
 
 /// Parse and validate a GGUF file held in memory (see `parse.rs` for the guarantees).
 pub fn parse(bytes: &[u8]) -> Result<GgufFile<'_>, crate::FormatError> {

@@ -87,6 +87,13 @@ impl GgmlType {
         })
     }
 
+    /// The raw `ggml_type` id.
+    pub fn id(self) -> u32 {
+        (0..=39)
+            .find(|&i| GgmlType::from_id(i) == Some(self))
+            .unwrap_or(u32::MAX)
+    }
+
     /// `(elements per block, bytes per block)` — ggml's `blck_size` and `type_size`.
     pub fn block_layout(self) -> (u64, u64) {
         use GgmlType::*;
