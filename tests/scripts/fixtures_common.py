@@ -6,8 +6,8 @@ Contract:
 - Every manifest is JSON written with `write_json` (sorted keys, 2-space indent, trailing newline) so
   regenerating produces byte-identical files when the inputs are unchanged.
 - Paths stored in manifests are relative to the manifest's own directory.
-- `deterministic()` pins torch to CPU, float32, deterministic algorithms and one intra-op thread
-  layout-independent seed, so reruns reproduce the same numbers.
+- `deterministic(seed)` seeds torch and numpy, makes float32 the default dtype and turns on torch's
+  deterministic algorithms, so reruns on CPU reproduce the same numbers.
 """
 
 from __future__ import annotations
@@ -65,6 +65,12 @@ def top2_margin(logits: torch.Tensor) -> float:
     """Smallest gap between the best and second-best logit over rows (greedy tie risk)."""
     top = torch.topk(logits.float(), 2, dim=-1).values
     return float((top[..., 0] - top[..., 1]).min())
+
+
+def step_margins(logits: torch.Tensor) -> list[float]:
+    """Per-row gap between the best and second-best logit (rounded to 1e-6)."""
+    top = torch.topk(logits.float(), 2, dim=-1).values
+    return [round(float(x), 6) for x in (top[..., 0] - top[..., 1])]
 
 
 def summarize(root: Path) -> int:

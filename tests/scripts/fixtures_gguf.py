@@ -143,7 +143,7 @@ def _unpermute(w: np.ndarray, n_head: int, n_head_kv: int) -> np.ndarray:
 
 def load_gguf(path: Path):
     model = AutoModelForCausalLM.from_pretrained(
-        str(path.parent), gguf_file=path.name, torch_dtype=torch.float32, attn_implementation="eager"
+        str(path.parent), gguf_file=path.name, dtype=torch.float32, attn_implementation="eager"
     ).eval()
     tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     return model, tok

@@ -72,6 +72,8 @@ def make_adapter(base: PreTrainedModel, name: str, cfg: dict[str, Any], seed: in
     cfg_path = out / "adapter_config.json"
     conf = json.loads(cfg_path.read_text())
     conf["base_model_name_or_path"] = f"kestrel-tiny/{name}"
+    if isinstance(conf.get("target_modules"), list):  # peft stores a set: make the file reproducible
+        conf["target_modules"] = sorted(conf["target_modules"])
     cfg_path.write_text(json.dumps(conf, indent=2, sort_keys=True) + "\n")
 
 
@@ -84,6 +86,11 @@ def adapter_refs(base: PreTrainedModel, adapter_dir: Path, ids: list[int]) -> di
         base_logits = model(full, use_cache=False).logits[0]
         prompt = model(full[:, :PROMPT_LEN], use_cache=True)
     shared = model(full[:, PROMPT_LEN:], past_key_values=prompt.past_key_values, use_cache=True).logits[0]
+    with model.disable_adapter():  # the cache path itself must reproduce the uncached base logits
+        again = model(full[:, :PROMPT_LEN], use_cache=True)
+        tail = model(full[:, PROMPT_LEN:], past_key_values=again.past_key_values, use_cache=True).logits[0]
+    if not torch.allclose(tail, base_logits[PROMPT_LEN:], atol=1e-4, rtol=1e-4):
+        raise RuntimeError(f"{adapter_dir}: cached base continuation differs from the uncached base")
     return {"standard": standard.float(), "shared_kv": shared.float(), "base": base_logits.float()}
 
 

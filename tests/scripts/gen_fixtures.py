@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fixtures_common import deterministic, npy_entry, summarize, write_json  # noqa: E402
+from fixtures_common import deterministic, npy_entry, step_margins, summarize, write_json  # noqa: E402
 from fixtures_gguf import QTYPES, check_loaded_matches, load_gguf, write_gguf  # noqa: E402
 from fixtures_heads import gen_heads  # noqa: E402
 from fixtures_peft import PROMPT_LEN, gen_adapters  # noqa: E402
@@ -60,6 +60,7 @@ def ref_entries(d: Path, base: Path, prefix: str, ref: dict[str, Any]) -> dict[s
             "ids": g["ids"],
             "step_logits": npy_entry(d / f"{prefix}greedy_step_logits.npy", base, g["step_logits"], "<f4"),
             "min_top2_margin": g["margin"],
+            "step_top2_margins": step_margins(g["step_logits"]),
         },
     }
 
