@@ -9,7 +9,7 @@
 //! `num_attention_heads % num_key_value_heads == 0`, `head_dim` is even (RoPE rotates pairs),
 //! `rms_norm_eps > 0` and `rope_theta > 0` and both finite. [`ModelConfig::from_hf_config_json`]
 //! accepts `Qwen2ForCausalLM` / `model_type: qwen2` (QKV bias on) and `LlamaForCausalLM` /
-//! `model_type: llama` (bias from `attention_bias`, default off), and refuses features the engine
+//! `model_type: llama` (no biases; `attention_bias`/`mlp_bias` true is refused), and refuses features the engine
 //! does not implement (`rope_scaling`, sliding-window attention, activations other than SiLU).
 
 use serde::{Deserialize, Serialize};
@@ -180,6 +180,14 @@ impl ModelConfig {
                 )));
             }
         }
+        if arch == Arch::Llama
+            && (opt_bool("attention_bias", false)? || opt_bool("mlp_bias", false)?)
+        {
+            return Err(FormatError::Unsupported(
+                "llama attention_bias / mlp_bias (o_proj and MLP biases are not implemented)"
+                    .into(),
+            ));
+        }
         let hidden_size = get_usize("hidden_size")?;
         let num_attention_heads = get_usize("num_attention_heads")?;
         let num_key_value_heads = match obj.get("num_key_value_heads") {
@@ -224,10 +232,7 @@ impl ModelConfig {
             rms_norm_eps: opt_f64("rms_norm_eps", 1e-6)?,
             rope_theta: opt_f64("rope_theta", 10000.0)?,
             tie_word_embeddings: opt_bool("tie_word_embeddings", false)?,
-            attention_bias: match arch {
-                Arch::Qwen2 => true,
-                Arch::Llama => opt_bool("attention_bias", false)?,
-            },
+            attention_bias: arch == Arch::Qwen2,
             bos_token_id: token_ids("bos_token_id")?.first().copied(),
             eos_token_ids: token_ids("eos_token_id")?,
         };

@@ -10,13 +10,17 @@ pub mod config;
 pub mod dtype;
 pub mod error;
 pub mod gguf;
+pub mod hf;
 pub mod kst;
+pub mod layout;
 pub mod options;
 pub mod quant;
+pub mod st;
 
 pub use config::{Arch, ModelConfig};
 pub use dtype::DType;
 pub use error::FormatError;
+pub use hf::convert_hf;
 pub use kst::{Header, Kind, KstFile, KstWriter, QuantView, TensorView};
 pub use options::{ConvertOptions, Progress, Scheme, WeightDType};
 pub use quant::{dequantize_w4, dequantize_w8, quantize_w4, quantize_w8, W4Matrix, W8Matrix};

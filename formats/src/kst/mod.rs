@@ -62,4 +62,4 @@ pub fn fnv1a64_hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -97,6 +97,17 @@ impl TensorView<'_> {
     }
 }
 
+impl std::fmt::Debug for KstFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KstFile")
+            .field("kind", &self.header.kind)
+            .field("tensors", &self.header.tensors.len())
+            .field("bytes", &self.storage.bytes().len())
+            .field("header_hash", &self.header_hash)
+            .finish()
+    }
+}
+
 impl KstFile {
     /// Memory-map and validate a `.kst` file.
     pub fn open(path: &Path) -> Result<Self, FormatError> {
