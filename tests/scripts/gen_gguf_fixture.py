@@ -287,10 +287,50 @@ def smollm2_tokens():
         "reference": "transformers AutoTokenizer(gguf_file=...) + Digits(individual_digits) pre-split",
         "strings": out,
         "chat": {"messages": CHAT_MESSAGES, "add_generation_prompt": True, "text": chat},
+        "dequant_samples": dequant_samples(os.path.join(assets, name)),
     }
     with open(os.path.join(OUT, "smollm2_tokens.json"), "w") as f:
-        json.dump(doc, f, indent=1, ensure_ascii=False)
+        json.dump(doc, f, separators=(",", ":"), ensure_ascii=False)
         f.write("\n")
+
+
+HF_LEAF = {
+    "attn_norm.weight": "input_layernorm.weight", "ffn_norm.weight": "post_attention_layernorm.weight",
+    "attn_q.weight": "self_attn.q_proj.weight", "attn_k.weight": "self_attn.k_proj.weight",
+    "attn_v.weight": "self_attn.v_proj.weight", "attn_output.weight": "self_attn.o_proj.weight",
+    "ffn_gate.weight": "mlp.gate_proj.weight", "ffn_up.weight": "mlp.up_proj.weight",
+    "ffn_down.weight": "mlp.down_proj.weight",
+}
+HF_TOP = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
+          "output.weight": "lm_head.weight"}
+N_SAMPLES = 8
+
+
+def dequant_samples(path):
+    """Per tensor (HF name, HF layout): gguf-py's dequantized f32 bits at positions
+    `i * (n - 1) // (N_SAMPLES - 1)` for i < N_SAMPLES, and the f64 sum of all values -- an
+    independent cross-check of the importer."""
+    r = gguf.GGUFReader(path)
+    meta = {k: f.contents() for k, f in r.fields.items() if not k.startswith("tokenizer.")}
+    heads, kv_heads = meta["llama.attention.head_count"], meta["llama.attention.head_count_kv"]
+    out = {}
+    for t in r.tensors:
+        deq = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+        deq = deq.reshape([int(d) for d in reversed(t.shape)])
+        if t.name.startswith("blk."):
+            _, layer, leaf = t.name.split(".", 2)
+            hf = f"model.layers.{layer}.{HF_LEAF[leaf]}"
+            if leaf == "attn_q.weight":
+                deq = reverse_permute(deq, heads)
+            elif leaf == "attn_k.weight":
+                deq = reverse_permute(deq, kv_heads)
+        else:
+            hf = HF_TOP[t.name]
+        flat = np.ascontiguousarray(deq).reshape(-1)
+        pos = np.array([i * (flat.size - 1) // (N_SAMPLES - 1) for i in range(N_SAMPLES)], dtype=np.int64)
+        out[hf] = {"gguf_type": t.tensor_type.name,
+                   "bits": flat[pos].view(np.uint32).tolist(), "sum": float(flat.astype(np.float64).sum())}
+    return out
 
 
 def main():
