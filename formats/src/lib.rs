@@ -7,20 +7,26 @@
 //! `formats/FORMAT.md`.
 
 pub mod config;
+pub mod detect;
 pub mod dtype;
 pub mod error;
 pub mod gguf;
+pub mod head;
 pub mod hf;
 pub mod kst;
 pub mod layout;
 pub mod options;
+pub mod peft;
 pub mod quant;
 pub mod st;
 
 pub use config::{Arch, ModelConfig};
+pub use detect::{detect_input, InputKind};
 pub use dtype::DType;
 pub use error::FormatError;
+pub use head::convert_head;
 pub use hf::convert_hf;
 pub use kst::{Header, Kind, KstFile, KstWriter, QuantView, TensorView};
+pub use peft::convert_peft;
 pub use options::{ConvertOptions, Progress, Scheme, WeightDType};
 pub use quant::{dequantize_w4, dequantize_w8, quantize_w4, quantize_w8, W4Matrix, W8Matrix};
