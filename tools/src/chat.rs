@@ -1,8 +1,61 @@
-//! `kestrel chat` (not implemented yet).
+//! `kestrel chat`: interactive multi-turn chat. Each turn re-renders the conversation with the chat
+//! template; the session's cache reuses every token of the previous turns, so only the new user
+//! message is prefilled.
+
+use std::io::{BufRead, Write};
+
+use kestrel::{GenerateParams, Message};
+
+use crate::common::{ModelArgs, SamplingArgs};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Optional system message.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Maximum tokens per answer.
+    #[arg(long, default_value_t = 512)]
+    pub max_tokens: usize,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`kestrel chat` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let engine = args.model.load()?;
+    let mut session = engine.session()?;
+    let mut history = Vec::new();
+    if let Some(s) = &args.system {
+        history.push(Message::new("system", s));
+    }
+    let params = GenerateParams { max_tokens: args.max_tokens, sampling: args.sampling.sampling(), ..Default::default() };
+    eprintln!("kestrel chat on {} — empty line or Ctrl-D to quit", engine.adapter_description());
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    loop {
+        eprint!("> ");
+        let Some(line) = lines.next() else { break };
+        let line = line?;
+        if line.trim().is_empty() {
+            break;
+        }
+        history.push(Message::new("user", &line));
+        let prompt = engine.encode_chat(&history)?;
+        let mut out = std::io::stdout().lock();
+        let mut answer = String::new();
+        let result = session.generate(&prompt, &params, |t| {
+            answer.push_str(&t.text);
+            let _ = write!(out, "{}", t.text);
+            let _ = out.flush();
+            true
+        });
+        writeln!(out)?;
+        match result {
+            Ok(_) => history.push(Message::new("assistant", answer.trim_end())),
+            // A turn that no longer fits the context ends the chat with a clear message.
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }

@@ -1,8 +1,66 @@
-//! `kestrel generate` (not implemented yet).
+//! `kestrel generate`: stream a completion for one prompt.
+
+use std::io::Write;
+
+use kestrel::{GenerateParams, Message};
+
+use crate::common::{ModelArgs, SamplingArgs};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The prompt.
+    #[arg(long)]
+    pub prompt: String,
+    /// Wrap the prompt as a user message in the model's chat template.
+    #[arg(long)]
+    pub chat: bool,
+    /// Optional system message (with --chat).
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Maximum tokens to generate.
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: usize,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Print timing (prefill and decode tok/s) on stderr at the end.
+    #[arg(long)]
+    pub stats: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`kestrel generate` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let engine = args.model.load()?;
+    let prompt = if args.chat {
+        let mut msgs = Vec::new();
+        if let Some(s) = &args.system {
+            msgs.push(Message::new("system", s));
+        }
+        msgs.push(Message::new("user", &args.prompt));
+        engine.encode_chat(&msgs)?
+    } else {
+        engine.encode(&args.prompt)?
+    };
+    let params = GenerateParams { max_tokens: args.max_tokens, sampling: args.sampling.sampling(), ..Default::default() };
+    let mut session = engine.session()?;
+    let mut out = std::io::stdout().lock();
+    session.generate(&prompt, &params, |t| {
+        let _ = write!(out, "{}", t.text);
+        let _ = out.flush();
+        true
+    })?;
+    writeln!(out)?;
+    if args.stats {
+        let t = session.timings();
+        eprintln!(
+            "prompt {} tokens ({} cached) in {:.0} ms; {} tokens generated at {:.2} tok/s [{}]",
+            t.prompt_tokens,
+            t.cached_tokens,
+            t.prefill.as_secs_f64() * 1e3,
+            t.generated,
+            t.generated.saturating_sub(1) as f64 / t.decode.as_secs_f64().max(1e-9),
+            engine.adapter_description()
+        );
+    }
+    Ok(())
 }

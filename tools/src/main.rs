@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod chat;
+mod common;
 mod convert;
 mod export;
 mod generate;

@@ -1,0 +1,236 @@
+//! The forward pass, top to bottom, with HF names and shape comments.
+//!
+//! Per block (Qwen2 / Llama, pre-norm):
+//! ```text
+//! xn  = input_layernorm(x)                         [T, hidden]
+//! qkv = xn · qkv_projᵀ (+ bias)                    [T, (H + 2·Hkv)·D]   one matmul for q|k|v
+//! rope(q), rope(k) → K cache, v → V cache          one dispatch (rope_kv_append_f16)
+//! a   = attention(q, K, V)                         [T, H·D]
+//! x  += a · o_projᵀ                                residual fused in the matmul epilogue
+//! xn  = post_attention_layernorm(x)
+//! gu  = xn · gate_up_projᵀ                         [T, 2·I]              one matmul for gate|up
+//! x  += swiglu(gu) · down_projᵀ                    residual fused
+//! ```
+//! then `logits = norm(x) · lm_headᵀ` for the rows asked for. Decode dispatches per layer: 9.
+//!
+//! Single-path generation appends each new token to the prefix segment (a T = 1 prefill step), so
+//! the session's token bookkeeping alone decides what a later request can reuse.
+
+use kestrel_kernels::attention_prefill_f16::AttentionPrefill;
+use kestrel_kernels::heads::{HeadDims, QkvLayout};
+use kestrel_kernels::rmsnorm_f32::RmsNorm;
+use kestrel_kernels::rope_kv_append_f16::{KvSegment, RopeKvAppend, RopeKvBuffers};
+use kestrel_kernels::swiglu_f32::Swiglu;
+use kestrel_kernels::{embedding, matmul, BufferBinding, Epilogue, Gpu, Recorder};
+
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::kv::KvCache;
+use crate::sampling::Sampling;
+
+/// Rows of lm_head output computed per batch (bounds the logits buffer).
+pub(crate) const LOGIT_ROWS: usize = 16;
+
+/// Which positions of a prefill chunk need logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogitRows {
+    None,
+    Last,
+    All,
+}
+
+/// Compiled kernels the forward pass uses.
+pub(crate) struct Kernels {
+    rmsnorm: RmsNorm,
+    rope_kv: RopeKvAppend,
+    attention_prefill: AttentionPrefill,
+    swiglu: Swiglu,
+}
+
+impl Kernels {
+    pub fn new(gpu: &Gpu) -> Result<Self> {
+        Ok(Kernels {
+            rmsnorm: RmsNorm::new(gpu)?,
+            rope_kv: RopeKvAppend::new(gpu)?,
+            attention_prefill: AttentionPrefill::new(gpu)?,
+            swiglu: Swiglu::new(gpu)?,
+        })
+    }
+}
+
+/// Scratch buffers of one session, sized for `t_max` rows.
+pub(crate) struct State {
+    pub t_max: usize,
+    ids: wgpu::Buffer,       // [t_max] u32
+    positions: wgpu::Buffer, // [t_max] u32
+    inv_freq: wgpu::Buffer,  // [D/2] f32
+    x: wgpu::Buffer,         // [t_max, hidden] residual stream
+    xn: wgpu::Buffer,        // [t_max, hidden] normed
+    qkv: wgpu::Buffer,       // [t_max, (H + 2·Hkv)·D]
+    attn: wgpu::Buffer,      // [t_max, H·D]
+    gu: wgpu::Buffer,        // [t_max, 2·I]
+    act: wgpu::Buffer,       // [t_max, I]
+    last: wgpu::Buffer,      // [LOGIT_ROWS, hidden] rows picked for the lm_head
+    last_n: wgpu::Buffer,    // [LOGIT_ROWS, hidden] normed
+    pub logits: wgpu::Buffer, // [LOGIT_ROWS, V]
+    /// Rows of `logits` holding the latest result.
+    pub logit_rows: usize,
+}
+
+impl State {
+    pub fn new(engine: &Engine, t_max: usize) -> Result<Self> {
+        let c = &engine.config;
+        let gpu = &engine.gpu;
+        let f = |n: usize| (n.max(1) * 4) as u64;
+        let qkv_w = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim;
+        let d = c.head_dim;
+        // HF: inv_freq = 1 / theta^(arange(0, D, 2) / D), in f32.
+        let inv_freq: Vec<f32> =
+            (0..d / 2).map(|i| 1.0 / (c.rope_theta as f32).powf((2 * i) as f32 / d as f32)).collect();
+        Ok(State {
+            t_max,
+            ids: gpu.zeros("ids", f(t_max))?,
+            positions: gpu.zeros("positions", f(t_max))?,
+            inv_freq: gpu.upload("inv_freq", bytemuck::cast_slice(&inv_freq))?,
+            x: gpu.zeros("x", f(t_max * c.hidden_size))?,
+            xn: gpu.zeros("xn", f(t_max * c.hidden_size))?,
+            qkv: gpu.zeros("qkv", f(t_max * qkv_w))?,
+            attn: gpu.zeros("attn", f(t_max * c.num_attention_heads * d))?,
+            gu: gpu.zeros("gu", f(t_max * 2 * c.intermediate_size))?,
+            act: gpu.zeros("act", f(t_max * c.intermediate_size))?,
+            last: gpu.zeros("last", f(LOGIT_ROWS * c.hidden_size))?,
+            last_n: gpu.zeros("last_n", f(LOGIT_ROWS * c.hidden_size))?,
+            logits: gpu.zeros("logits", f(LOGIT_ROWS * c.vocab_size))?,
+            logit_rows: 0,
+        })
+    }
+}
+
+impl Engine {
+    fn dims(&self) -> HeadDims {
+        let c = &self.config;
+        HeadDims { h: c.num_attention_heads as u32, hkv: c.num_key_value_heads as u32, d: c.head_dim as u32 }
+    }
+
+    /// Run `tokens` (positions `past ..`) through every block, appending their K/V to the prefix
+    /// segment, and return the logits of the requested rows (`[rows, V]` row-major).
+    pub(crate) fn forward_prefill(
+        &self,
+        st: &mut State,
+        kv: &KvCache,
+        tokens: &[u32],
+        past: usize,
+        rows: LogitRows,
+    ) -> Result<Vec<f32>> {
+        let t = tokens.len();
+        if t == 0 || t > st.t_max {
+            return Err(EngineError::BadParameter(format!("prefill chunk of {t} tokens (max {})", st.t_max)));
+        }
+        if past + t > kv.shape.prefix {
+            return Err(EngineError::ContextOverflow { what: "prefix", needed: past + t, limit: kv.shape.prefix });
+        }
+        let c = &self.config;
+        let (hidden, inter, eps) = (c.hidden_size as u32, c.intermediate_size as u32, c.rms_norm_eps as f32);
+        let (dims, tt) = (self.dims(), t as u32);
+        let layout = QkvLayout::fused(dims);
+        let gpu = &*self.gpu;
+        let positions: Vec<u32> = (past as u32..(past + t) as u32).collect();
+        gpu.write(&st.ids, 0, bytemuck::cast_slice(tokens));
+        gpu.write(&st.positions, 0, bytemuck::cast_slice(&positions));
+        let k = &self.kernels;
+        let w = &self.weights;
+        let mut rec = Recorder::new(gpu);
+        embedding(&mut rec, &w.embed_tokens, &st.ids, &st.x, tt)?; // x: [T, hidden]
+        for (layer, lkv) in w.layers.iter().zip(&kv.layers) {
+            k.rmsnorm.encode(&mut rec, &st.x, &layer.input_layernorm, &st.xn, tt, hidden, eps)?;
+            let ep = Epilogue { bias: layer.qkv_bias.as_ref(), ..Epilogue::default() };
+            matmul(&mut rec, &layer.qkv_proj, &st.xn, &st.qkv, tt, &ep)?; // qkv: [T, (H+2Hkv)·D]
+            let bufs = RopeKvBuffers {
+                qkv: (&st.qkv).into(),
+                positions: (&st.positions).into(),
+                inv_freq: (&st.inv_freq).into(),
+                k_cache: (&lkv.k_pre).into(),
+                v_cache: (&lkv.v_pre).into(),
+            };
+            let seg = KvSegment::prefix(kv.shape.prefix as u32, tt);
+            k.rope_kv.encode(&mut rec, bufs, tt, dims, layout, seg, true)?;
+            k.attention_prefill.encode(
+                &mut rec,
+                &st.qkv,
+                &lkv.k_pre,
+                &lkv.v_pre,
+                &st.attn,
+                dims,
+                layout,
+                tt,
+                past as u32,
+                kv.shape.prefix as u32,
+            )?; // attn: [T, H·D]
+            let residual = Epilogue { accumulate: true, ..Epilogue::default() };
+            matmul(&mut rec, &layer.o_proj, &st.attn, &st.x, tt, &residual)?; // x += attn · o_projᵀ
+            k.rmsnorm.encode(&mut rec, &st.x, &layer.post_attention_layernorm, &st.xn, tt, hidden, eps)?;
+            matmul(&mut rec, &layer.gate_up_proj, &st.xn, &st.gu, tt, &Epilogue::default())?; // gu: [T, 2I]
+            k.swiglu.encode(&mut rec, &st.gu, &st.act, tt, inter)?; // act: [T, I]
+            matmul(&mut rec, &layer.down_proj, &st.act, &st.x, tt, &residual)?; // x += act · downᵀ
+        }
+        let wanted: Vec<usize> = match rows {
+            LogitRows::None => vec![],
+            LogitRows::Last => vec![t - 1],
+            LogitRows::All => (0..t).collect(),
+        };
+        if wanted.is_empty() {
+            rec.submit()?;
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(wanted.len() * c.vocab_size);
+        let mut rec = Some(rec);
+        for group in wanted.chunks(LOGIT_ROWS) {
+            let mut r = rec.take().unwrap_or_else(|| Recorder::new(gpu));
+            self.encode_lm_head(&mut r, st, group)?;
+            r.submit()?;
+            out.extend(self.read_logits(st)?);
+        }
+        Ok(out)
+    }
+
+    /// Copy rows of the residual stream into `last`, normalise, and project to logits.
+    fn encode_lm_head(&self, rec: &mut Recorder<'_>, st: &mut State, rows: &[usize]) -> Result<()> {
+        let c = &self.config;
+        let row_bytes = (c.hidden_size * 4) as u64;
+        for (i, &r) in rows.iter().enumerate() {
+            rec.copy(&st.x, r as u64 * row_bytes, &st.last, i as u64 * row_bytes, row_bytes);
+        }
+        let n = rows.len() as u32;
+        self.kernels.rmsnorm.encode(
+            rec,
+            BufferBinding::range(&st.last, 0, n as u64 * row_bytes),
+            &self.weights.norm,
+            BufferBinding::range(&st.last_n, 0, n as u64 * row_bytes),
+            n,
+            c.hidden_size as u32,
+            c.rms_norm_eps as f32,
+        )?;
+        matmul(rec, self.weights.lm_head(), &st.last_n, &st.logits, n, &Epilogue::default())?;
+        st.logit_rows = rows.len();
+        Ok(())
+    }
+
+    /// Read back the latest `[logit_rows, V]` logits.
+    pub(crate) fn read_logits(&self, st: &State) -> Result<Vec<f32>> {
+        Ok(self.gpu.read::<f32>(&st.logits, 0, st.logit_rows * self.config.vocab_size)?)
+    }
+
+    /// Choose the next token of each of the `n` latest logit rows.
+    pub(crate) fn sample(&self, st: &mut State, n: usize, sampling: &Sampling, step: usize, _first: bool) -> Result<Vec<u32>> {
+        let v = self.config.vocab_size;
+        let logits = self.gpu.read::<f32>(&st.logits, 0, n * v)?;
+        let mut out = Vec::with_capacity(n);
+        for (path, row) in logits.chunks_exact(v).enumerate() {
+            if row.iter().any(|x| !x.is_finite()) {
+                return Err(EngineError::NonFiniteLogits { step });
+            }
+            out.push(crate::sampling::sample_cpu(row, sampling, step as u64, path as u64));
+        }
+        Ok(out)
+    }
+}
