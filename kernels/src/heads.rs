@@ -43,6 +43,14 @@ impl HeadDims {
             format!("heads: D ({d}) must be a multiple of 4 in 4..=256")
         })
     }
+
+    /// [`Self::check`] plus `D % 16 == 0` (the attention kernels work in 16-dim blocks).
+    pub fn check_attention(&self) -> Result<(), KernelError> {
+        self.check()?;
+        ensure(self.d % 16 == 0, || {
+            format!("attention: D ({}) must be a multiple of 16", self.d)
+        })
+    }
 }
 
 /// Column layout of q, k, v inside the rows of one f32 buffer (see the module docs).

@@ -32,6 +32,7 @@ pub(crate) mod test_util;
 
 // K2's kernels (norms, RoPE, KV cache, attention, sampling, heads) and their shared checks.
 pub mod attention_prefill_f16;
+pub mod attention_decode_f16;
 pub mod heads;
 pub mod rmsnorm_f32;
 pub mod rope_f32;

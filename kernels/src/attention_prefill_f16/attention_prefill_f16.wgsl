@@ -1,0 +1,126 @@
+// attention_prefill_f16: causal GQA attention of a chunk of T queries (f32, read from the fused
+// qkv buffer) over the f16 prefix cache, online softmax in f32 (contract: mod.rs).
+// Workgroup = (block of BQ queries, head); invocation = one query; K/V tiles staged in
+// workgroup memory as packed f16 pairs and shared by the block's queries. The tiles, the
+// private q/acc state and the block helpers come from attn_blocks.wgsl (prepended by the wrapper).
+
+struct Params {
+    t: u32,        // T queries in this chunk
+    h: u32,        // H
+    hkv: u32,      // Hkv
+    d: u32,        // D (multiple of 4, ≤ 256)
+    q_stride: u32, // qkv row stride (elements)
+    q_col: u32,    // column of q head 0
+    past: u32,     // tokens already in the cache before this chunk
+    cap: u32,      // P_max: slots per kv head in the cache
+    bk: u32,       // keys per tile (BK · D/2 ≤ TILE_WORDS)
+    scale: f32,    // 1/sqrt(D)
+    _pad0: u32,
+    _pad1: u32,
+}
+
+const BQ: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;          // [T, q_stride]
+#storage_f16 2 kc read
+#storage_f16 3 vc read
+// kc, vc: [Hkv, cap, D] f16; query t (position past + t) sees slots 0 ..= past + t.
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;  // [T, H, D]
+
+
+fn kc_raw(j: u32) -> u32 {
+#if F16
+    return pack2x16float(vec2<f32>(kc[j])); // exact round trip; naga cannot bitcast vec2<f16>
+#else
+    return kc[j];
+#endif
+}
+
+fn vc_raw(j: u32) -> u32 {
+#if F16
+    return pack2x16float(vec2<f32>(vc[j]));
+#else
+    return vc[j];
+#endif
+}
+
+@compute @workgroup_size(64)
+fn attention_prefill_f16(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    var s: array<f32, 64>;
+
+    let head = wg.y;
+    let hk = head / (p.h / p.hkv);
+    let half = p.d / 2u;
+    let d4 = p.d / 4u;
+    let nb = p.d / 16u;
+    let t = wg.x * BQ + lid;
+    let tq = min(t, p.t - 1u);
+    let my_keys = p.past + tq + 1u;
+    let wg_keys = p.past + min(p.t, (wg.x + 1u) * BQ);
+
+    let qbase = tq * p.q_stride + p.q_col + head * p.d;
+    for (var i = 0u; i < d4; i++) {
+        let b = qbase + 4u * i;
+        qv[i] = vec4<f32>(q[b], q[b + 1u], q[b + 2u], q[b + 3u]) * p.scale;
+        acc[i] = vec4<f32>(0.0);
+    }
+    var m = NEG;
+    var l = 0.0;
+    let kv_words = hk * p.cap * half;
+
+    for (var kb = 0u; kb < wg_keys; kb += p.bk) {
+        let nk = min(p.bk, wg_keys - kb);
+        workgroupBarrier();
+        let src = kv_words + kb * half;
+        for (var w = 4u * lid; w < nk * half; w += 4u * BQ) {
+            ktile[w] = kc_raw(src + w);
+            ktile[w + 1u] = kc_raw(src + w + 1u);
+            ktile[w + 2u] = kc_raw(src + w + 2u);
+            ktile[w + 3u] = kc_raw(src + w + 3u);
+            vtile[w] = vc_raw(src + w);
+            vtile[w + 1u] = vc_raw(src + w + 1u);
+            vtile[w + 2u] = vc_raw(src + w + 2u);
+            vtile[w + 3u] = vc_raw(src + w + 3u);
+        }
+        workgroupBarrier();
+        var mine = 0u;
+        if (my_keys > kb) {
+            mine = min(nk, my_keys - kb);
+        }
+        if (mine == 0u) {
+            continue;
+        }
+        var tmax = NEG;
+        for (var j = 0u; j < mine; j++) {
+            let sj = score(j * half, nb);
+            s[j] = sj;
+            tmax = max(tmax, sj);
+        }
+        let m_new = max(m, tmax);
+        let alpha = exp(m - m_new);
+        l *= alpha;
+        rescale(nb, alpha);
+        for (var j = 0u; j < mine; j++) {
+            let pj = exp(s[j] - m_new);
+            l += pj;
+            accumulate(j * half, nb, pj);
+        }
+        m = m_new;
+    }
+
+    if (t < p.t) {
+        let obase = (t * p.h + head) * p.d;
+        let inv_l = 1.0 / l;
+        for (var i = 0u; i < d4; i++) {
+            let v = acc[i] * inv_l;
+            out[obase + 4u * i] = v.x;
+            out[obase + 4u * i + 1u] = v.y;
+            out[obase + 4u * i + 2u] = v.z;
+            out[obase + 4u * i + 3u] = v.w;
+        }
+    }
+}
