@@ -31,7 +31,9 @@ fn check_len(
     block_bytes: usize,
 ) -> Result<usize, GgufError> {
     let n_blocks = m.checked_mul(k / QK);
-    if k % QK != 0 || n_blocks.and_then(|n| n.checked_mul(block_bytes)) != Some(data.len()) {
+    if !k.is_multiple_of(QK)
+        || n_blocks.and_then(|n| n.checked_mul(block_bytes)) != Some(data.len())
+    {
         return Err(GgufError::Convert(format!(
             "{ty} data of {} bytes does not hold a [{m}, {k}] matrix",
             data.len()

@@ -8,6 +8,7 @@
 //!   `embed_tokens` / `lm_head`: `opts.dtype.embedding_dtype()`), quantized with
 //!   `opts.group_size` / `opts.scheme` — the same policy as the safetensors importer.
 //! - Any other GGML type: `GgufError::UnsupportedTensorType` naming type and tensor.
+//!
 //! Llama-arch q/k rows (and biases) are un-permuted (see `permute.rs`). The tensor set must be
 //! exactly the one the config implies (`names::required_hf_names`). Progress is reported as
 //! `(bytes of GGUF tensor data done, total)` after each tensor.
@@ -48,6 +49,14 @@ pub fn convert_gguf(
     let g = parse(&map)?;
     let cfg = model_config(&g)?;
     let plan = plan(&g, &cfg)?;
+    let n_tokens = g.req_array("tokenizer.ggml.tokens")?.len();
+    if n_tokens > cfg.vocab_size {
+        return Err(GgufError::Tokenizer(format!(
+            "{n_tokens} tokens but token_embd has only {} rows",
+            cfg.vocab_size
+        ))
+        .into());
+    }
 
     let mut w = KstWriter::create(output, Kind::Model)?;
     w.set_config(cfg.clone());
@@ -160,11 +169,23 @@ fn write_tensor(
     match t.ty {
         GgmlType::Q4_0 | GgmlType::Q4_1 => {
             let q = q4_to_w4(data, rows, k, t.ty == GgmlType::Q4_1)?;
-            w.add_w4(name, &src.map_or(q.clone(), |s| gather_w4(&q, &s)))
+            w.add_w4(
+                name,
+                &match src {
+                    Some(s) => gather_w4(&q, &s),
+                    None => q,
+                },
+            )
         }
         GgmlType::Q8_0 => {
             let q = q8_0_to_w8(data, rows, k)?;
-            w.add_w8(name, &src.map_or(q.clone(), |s| gather_w8(&q, &s)))
+            w.add_w8(
+                name,
+                &match src {
+                    Some(s) => gather_w8(&q, &s),
+                    None => q,
+                },
+            )
         }
         _ if is_float => {
             let v = float_to_f32(t.ty, data, n)?;

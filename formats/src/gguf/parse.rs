@@ -268,7 +268,7 @@ fn place_tensor<'a>(
             .ok_or_else(bad_shape)?;
     }
     let (block, type_size) = ty.block_layout();
-    if dims[0] % block != 0 {
+    if !dims[0].is_multiple_of(block) {
         return Err(GgufError::RowNotBlockAligned {
             tensor: name.to_owned(),
             ty,
@@ -278,7 +278,7 @@ fn place_tensor<'a>(
     }
     // n_elements <= 2^53 and type_size <= 292, so this cannot overflow.
     let n_bytes = n_elements / block * type_size;
-    if rel % alignment != 0 {
+    if !rel.is_multiple_of(alignment) {
         return Err(GgufError::MisalignedTensor {
             tensor: name.to_owned(),
             offset: rel,

@@ -17,7 +17,7 @@ pub fn unpermute_source_rows(
     rows: usize,
     n_head: usize,
 ) -> Result<Vec<usize>, GgufError> {
-    if n_head == 0 || rows % n_head != 0 || (rows / n_head) % 2 != 0 {
+    if n_head == 0 || !rows.is_multiple_of(n_head) || !(rows / n_head).is_multiple_of(2) {
         return Err(GgufError::Convert(format!(
             "{tensor}: {rows} rows cannot be split into {n_head} heads of even size"
         )));
