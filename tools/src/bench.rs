@@ -1,8 +1,248 @@
-//! `kestrel bench` (not implemented yet).
+//! `kestrel bench`: throughput, latency and memory of the whole engine, measured against the
+//! device's own roofline in the same process.
+//!
+//! ```text
+//! kestrel bench model.kst [--adapter a.kst] [--prompt-tokens 128,512] [--gen-tokens 64]
+//!                         [--paths 1,2,4,8] [--repeat R] [--json]
+//! ```
+//! The table goes to stdout (with `--json`: the JSON on stdout, the table on stderr), progress to
+//! stderr. The GPU adapter is chosen as everywhere else (`KESTREL_ADAPTER`, else the best one).
+//!
+//! Order of work, chosen so the figures do not disturb each other: load → warm-up → prefill runs
+//! per prompt length → decode runs → read `rss_bytes` and `peak_gpu_bytes` (before any probe
+//! allocates) → kernel-level N-path steps → GPU roofline probe → host read bandwidth (CPU
+//! adapters). Each part's method is in its module: `engine_runs`, `kernel_paths`, `host_bw`,
+//! `model_bytes`, `sysmem`; the JSON schema is in `report`.
+//!
+//! Not in this engine build yet, and how the bench grows with it: multi-path decoding (then
+//! `path_step_ratio` comes from engine decode steps with N paths and `path_step_source` becomes
+//! `engine`), LoRA adapters (`--adapter` then yields `lora_step_ratio`; until then it is an error).
 
-#[derive(clap::Args)]
-pub struct Args {}
+mod engine_runs;
+mod host_bw;
+mod kernel_paths;
+mod model_bytes;
+mod report;
+mod stats;
+mod sysmem;
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`kestrel bench` is not implemented yet")
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use kestrel::{Engine, EngineOptions};
+use kestrel_formats::KstFile;
+
+use report::{
+    DecodeRow, DeviceInfo, ModelInfo, PathRow, PrefillRow, ProbeVariant, Report, Settings,
+};
+
+/// Host read-bandwidth buffer: far larger than any cache.
+const HOST_PROBE_BYTES: u64 = 1 << 30;
+/// Smallest host probe buffer when memory is short.
+const HOST_PROBE_MIN_BYTES: u64 = 64 << 20;
+/// Timed passes of the host probe.
+const HOST_PROBE_PASSES: usize = 5;
+/// Timed kernel-level steps per N (at least; `--repeat` raises it).
+const KERNEL_MIN_REPS: usize = 5;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The .kst model file.
+    pub model: PathBuf,
+    /// A LoRA adapter .kst to compare adapter-on against adapter-off decode steps.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// Prompt lengths to prefill (comma-separated); the first is also the decode prompt.
+    #[arg(long, value_delimiter = ',', default_values_t = [128usize, 512])]
+    pub prompt_tokens: Vec<usize>,
+    /// Tokens to generate per decode run (≥ 2: the first comes from prefill).
+    #[arg(long, default_value_t = 64)]
+    pub gen_tokens: usize,
+    /// Path counts N for the N-path step figure (comma-separated, 1..=16).
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 2, 4, 8])]
+    pub paths: Vec<u32>,
+    /// Repetitions of every measurement (median and spread are reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Print the report as JSON on stdout (the table then goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Args {
+    fn validate(&self) -> anyhow::Result<Vec<u32>> {
+        if self.prompt_tokens.is_empty() || self.prompt_tokens.contains(&0) {
+            bail!("--prompt-tokens needs one or more lengths ≥ 1");
+        }
+        if self.gen_tokens < 2 {
+            bail!("--gen-tokens must be ≥ 2 (the first token comes from prefill)");
+        }
+        if self.repeat == 0 {
+            bail!("--repeat must be ≥ 1");
+        }
+        kernel_paths::path_counts(&self.paths)
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let ns = args.validate()?;
+    if args.adapter.is_some() {
+        bail!("adapters are not supported by this engine build yet");
+    }
+    let file =
+        KstFile::open(&args.model).with_context(|| format!("opening {}", args.model.display()))?;
+    let engine = Engine::load(&args.model, EngineOptions::default())
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let cfg = engine.config().clone();
+    let gpu = engine.gpu().clone();
+    let longest = args.prompt_tokens.iter().copied().max().unwrap_or(1);
+    if longest + args.gen_tokens > engine.max_context() {
+        bail!(
+            "prompt {longest} + {} generated tokens exceed the context window of {}",
+            args.gen_tokens,
+            engine.max_context()
+        );
+    }
+    let is_cpu = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
+    let kernel_reps = args.repeat.max(KERNEL_MIN_REPS);
+    let units = 1
+        + args.repeat * (args.prompt_tokens.len() + 1)
+        + kernel_reps * ns.len()
+        + 1
+        + usize::from(is_cpu);
+    let bar = ProgressBar::new(units as u64);
+    bar.set_style(
+        ProgressStyle::with_template("bench [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.println(format!("adapter: {}", engine.adapter_description()));
+
+    let mut session = engine.session().context("creating a session")?;
+    let prompts: Vec<Vec<u32>> = args
+        .prompt_tokens
+        .iter()
+        .map(|&n| engine_runs::synthetic_prompt(n, cfg.vocab_size))
+        .collect();
+    let first_prompt = &prompts[0];
+    bar.set_message("warm-up");
+    engine_runs::warm_up(&mut session, first_prompt)?;
+    bar.inc(1);
+    let mut prefill = Vec::new();
+    for p in &prompts {
+        bar.set_message(format!("prefill {}", p.len()));
+        prefill.push(engine_runs::prefill(&mut session, p, args.repeat, || {
+            bar.inc(1)
+        })?);
+    }
+    bar.set_message(format!("decode {}", args.gen_tokens));
+    let decode = engine_runs::decode(
+        &mut session,
+        &gpu,
+        first_prompt,
+        args.gen_tokens,
+        args.repeat,
+        || bar.inc(1),
+    )?;
+    let rss_bytes = sysmem::peak_rss_bytes();
+    let peak_gpu_bytes = gpu.stats().allocated_bytes;
+    drop(session);
+
+    bar.set_message("N-path kernel steps");
+    let paths = kernel_paths::measure(&gpu, &file, &cfg, &ns, kernel_reps, || bar.inc(1))?;
+    bar.set_message("GPU roofline probe");
+    let probe = kestrel_kernels::measure_read_bandwidth(&gpu).context("GPU roofline probe")?;
+    bar.inc(1);
+    let host = if is_cpu {
+        bar.set_message("host read bandwidth");
+        let bytes = sysmem::available_bytes()
+            .map_or(HOST_PROBE_BYTES, |a| (a / 4).min(HOST_PROBE_BYTES))
+            .max(HOST_PROBE_MIN_BYTES);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let h =
+            host_bw::measure(bytes, threads, HOST_PROBE_PASSES).context("host read bandwidth")?;
+        bar.inc(1);
+        Some(h)
+    } else {
+        None
+    };
+    bar.finish_and_clear();
+
+    let bytes_per_token = model_bytes::decode_bytes_per_token(&file, &cfg)?;
+    let (roofline_gb_s, roofline_source) = match &host {
+        Some(h) => (h.gb_s, "host_read"),
+        None => (probe.best_gb_s, "gpu_probe"),
+    };
+    let decode_tok_s = decode.tok_s.median;
+    let achieved_gb_s = bytes_per_token as f64 * decode_tok_s / 1e9;
+    let info = gpu.adapter_info();
+    let report = Report {
+        schema_version: 1,
+        prefill_tok_s: prefill[0].tok_s.median,
+        ttft_ms: prefill[0].ttft_ms.median,
+        decode_tok_s,
+        decode_step_ms: decode.step_ms.median,
+        bytes_per_token,
+        achieved_gb_s,
+        roofline_gb_s,
+        roofline_source,
+        roofline_fraction: achieved_gb_s / roofline_gb_s,
+        gpu_probe_gb_s: probe.best_gb_s,
+        gpu_probe_variant: probe.variant.to_string(),
+        host_read_gb_s: host.map(|h| h.gb_s),
+        host_read_threads: host.map(|h| h.threads),
+        dispatches_per_token: decode.dispatches_per_token,
+        dispatches_per_layer: decode.dispatches_per_token / cfg.num_hidden_layers.max(1) as f64,
+        submits_per_token: decode.submits_per_token,
+        peak_gpu_bytes,
+        rss_bytes,
+        path_step_ratio: paths.iter().map(|p| (p.n, p.ratio)).collect(),
+        path_step_source: "kernel_mlp",
+        lora_step_ratio: None,
+        model: ModelInfo {
+            path: args.model.display().to_string(),
+            arch: format!("{:?}", cfg.arch).to_lowercase(),
+            layers: cfg.num_hidden_layers,
+            hidden_size: cfg.hidden_size,
+            intermediate_size: cfg.intermediate_size,
+            vocab_size: cfg.vocab_size,
+            weight_bytes: engine.weight_bytes(),
+        },
+        device: DeviceInfo {
+            adapter: engine.adapter_description(),
+            name: info.name.clone(),
+            device_type: format!("{:?}", info.device_type),
+            backend: format!("{:?}", info.backend),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
+            shader_f16: gpu.has_f16(),
+        },
+        settings: Settings {
+            prompt_tokens: args.prompt_tokens.clone(),
+            gen_tokens: args.gen_tokens,
+            repeat: args.repeat,
+            paths: ns,
+            adapter: args.adapter.as_ref().map(|a| a.display().to_string()),
+        },
+        prefill: prefill.iter().map(PrefillRow::from).collect(),
+        decode: DecodeRow::from(&decode),
+        paths: paths.iter().map(PathRow::from).collect(),
+        probe_variants: probe
+            .variants
+            .iter()
+            .map(|v| ProbeVariant {
+                variant: v.variant.to_string(),
+                gb_s: v.gb_s,
+                checksum_ok: v.checksum_ok,
+            })
+            .collect(),
+    };
+    if args.json {
+        eprint!("{}", report.table());
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
 }

@@ -1,0 +1,289 @@
+//! The bench report: one struct serialised as the stable `--json` schema, and its table.
+//!
+//! JSON schema (version 1). Top-level numbers: `prefill_tok_s`, `ttft_ms` (medians at the first
+//! `--prompt-tokens` length), `decode_tok_s`, `decode_step_ms` (medians, decoding after that
+//! prompt), `bytes_per_token` (weight bytes a decode step reads), `achieved_gb_s`
+//! (= bytes_per_token × decode_tok_s), `roofline_gb_s` (host read bandwidth on a CPU adapter, the
+//! best verified GPU probe kernel otherwise; `roofline_source` says which), `roofline_fraction`,
+//! `gpu_probe_gb_s`, `host_read_gb_s` (CPU adapters only, else null), `dispatches_per_token`,
+//! `dispatches_per_layer`, `submits_per_token`, `peak_gpu_bytes` (bytes allocated through the
+//! `Gpu`: weights + KV cache + scratch; an upper bound, frees are not subtracted), `rss_bytes`
+//! (peak resident set of the process before the roofline probes; null without /proc),
+//! `path_step_ratio` (object keyed by N: step(N) / step(1); `path_step_source` says whether it
+//! is the engine's multi-path decode or the kernel-level MLP figure) and `lora_step_ratio`
+//! (present only when an adapter was benchmarked). Detail objects: `model`, `device`,
+//! `settings`, `prefill` (one row per length), `decode`, `paths`, `probe_variants`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::engine_runs::{DecodeResult, PrefillResult};
+use super::kernel_paths::PathStep;
+use super::stats::Summary;
+
+#[derive(Debug, Serialize)]
+pub struct ModelInfo {
+    pub path: String,
+    pub arch: String,
+    pub layers: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub vocab_size: usize,
+    /// Bytes of weights on the GPU (`Engine::weight_bytes`).
+    pub weight_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeviceInfo {
+    /// `Gpu::adapter_description`: name, backend, device type, driver.
+    pub adapter: String,
+    pub name: String,
+    pub device_type: String,
+    pub backend: String,
+    pub driver: String,
+    pub shader_f16: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Settings {
+    pub prompt_tokens: Vec<usize>,
+    pub gen_tokens: usize,
+    pub repeat: usize,
+    pub paths: Vec<u32>,
+    pub adapter: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PrefillRow {
+    pub prompt_tokens: usize,
+    pub tok_s: Summary,
+    pub ttft_ms: Summary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DecodeRow {
+    pub prompt_tokens: usize,
+    pub gen_tokens: usize,
+    pub tok_s: Summary,
+    pub step_ms: Summary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PathRow {
+    pub n: u32,
+    pub step_ms: Summary,
+    pub ratio: f64,
+    pub gb_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProbeVariant {
+    pub variant: String,
+    pub gb_s: f64,
+    pub checksum_ok: bool,
+}
+
+/// Everything `kestrel bench` measured.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub prefill_tok_s: f64,
+    pub ttft_ms: f64,
+    pub decode_tok_s: f64,
+    pub decode_step_ms: f64,
+    pub bytes_per_token: u64,
+    pub achieved_gb_s: f64,
+    pub roofline_gb_s: f64,
+    pub roofline_source: &'static str,
+    pub roofline_fraction: f64,
+    pub gpu_probe_gb_s: f64,
+    pub gpu_probe_variant: String,
+    pub host_read_gb_s: Option<f64>,
+    pub host_read_threads: Option<usize>,
+    pub dispatches_per_token: f64,
+    pub dispatches_per_layer: f64,
+    pub submits_per_token: f64,
+    pub peak_gpu_bytes: u64,
+    pub rss_bytes: Option<u64>,
+    pub path_step_ratio: BTreeMap<u32, f64>,
+    pub path_step_source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lora_step_ratio: Option<f64>,
+    pub model: ModelInfo,
+    pub device: DeviceInfo,
+    pub settings: Settings,
+    pub prefill: Vec<PrefillRow>,
+    pub decode: DecodeRow,
+    pub paths: Vec<PathRow>,
+    pub probe_variants: Vec<ProbeVariant>,
+}
+
+impl PrefillRow {
+    pub fn from(r: &PrefillResult) -> Self {
+        PrefillRow {
+            prompt_tokens: r.prompt_tokens,
+            tok_s: r.tok_s,
+            ttft_ms: r.ttft_ms,
+        }
+    }
+}
+
+impl DecodeRow {
+    pub fn from(r: &DecodeResult) -> Self {
+        DecodeRow {
+            prompt_tokens: r.prompt_tokens,
+            gen_tokens: r.gen_tokens,
+            tok_s: r.tok_s,
+            step_ms: r.step_ms,
+        }
+    }
+}
+
+impl PathRow {
+    pub fn from(p: &PathStep) -> Self {
+        PathRow {
+            n: p.n,
+            step_ms: p.step_ms,
+            ratio: p.ratio,
+            gb_s: p.gb_s,
+        }
+    }
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+impl Report {
+    /// The human-readable table (medians ± half the min–max range over the repeats).
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let m = &self.model;
+        let _ = writeln!(
+            s,
+            "model    {} ({}, {} layers, hidden {}, mlp {}, vocab {}, weights {})",
+            m.path,
+            m.arch,
+            m.layers,
+            m.hidden_size,
+            m.intermediate_size,
+            m.vocab_size,
+            mb(m.weight_bytes)
+        );
+        let _ = writeln!(
+            s,
+            "adapter  {} (shader-f16: {})",
+            self.device.adapter, self.device.shader_f16
+        );
+        let _ = writeln!(s, "driver   {}", self.device.driver);
+        let _ = writeln!(
+            s,
+            "lora     {}",
+            self.settings
+                .adapter
+                .as_deref()
+                .unwrap_or("none (base model)")
+        );
+        let _ = writeln!(
+            s,
+            "repeats  {} (median ±half-range)\n",
+            self.settings.repeat
+        );
+        let row = |s: &mut String, k: &str, v: String| {
+            let _ = writeln!(s, "{k:<32} {v}");
+        };
+        for p in &self.prefill {
+            row(
+                &mut s,
+                &format!("prefill {} tokens", p.prompt_tokens),
+                format!("{} tok/s", p.tok_s.show(1)),
+            );
+            row(
+                &mut s,
+                &format!("time to first token ({})", p.prompt_tokens),
+                format!("{} ms", p.ttft_ms.show(1)),
+            );
+        }
+        let d = &self.decode;
+        row(
+            &mut s,
+            &format!("decode ({} after {})", d.gen_tokens, d.prompt_tokens),
+            format!(
+                "{} tok/s   ({} ms/step)",
+                d.tok_s.show(2),
+                d.step_ms.show(1)
+            ),
+        );
+        row(&mut s, "weight bytes / token", mb(self.bytes_per_token));
+        row(
+            &mut s,
+            "achieved bandwidth",
+            format!("{:.2} GB/s", self.achieved_gb_s),
+        );
+        row(
+            &mut s,
+            &format!("roofline ({})", self.roofline_source),
+            format!(
+                "{:.2} GB/s   fraction {:.3}",
+                self.roofline_gb_s, self.roofline_fraction
+            ),
+        );
+        if let (Some(h), Some(t)) = (self.host_read_gb_s, self.host_read_threads) {
+            row(
+                &mut s,
+                "host read bandwidth",
+                format!("{h:.2} GB/s ({t} threads)"),
+            );
+        }
+        row(
+            &mut s,
+            "GPU probe (best verified kernel)",
+            format!(
+                "{:.2} GB/s ({})",
+                self.gpu_probe_gb_s, self.gpu_probe_variant
+            ),
+        );
+        row(
+            &mut s,
+            "dispatches / token",
+            format!(
+                "{:.1} ({:.2} / layer), submits / token {:.1}",
+                self.dispatches_per_token, self.dispatches_per_layer, self.submits_per_token
+            ),
+        );
+        row(
+            &mut s,
+            "GPU bytes allocated (peak bound)",
+            mb(self.peak_gpu_bytes),
+        );
+        row(
+            &mut s,
+            "process peak RSS",
+            self.rss_bytes.map_or("n/a".into(), mb),
+        );
+        let _ = writeln!(s, "\nN-path step ({})", self.path_step_source);
+        for p in &self.paths {
+            row(
+                &mut s,
+                &format!("  N = {}", p.n),
+                format!(
+                    "{} ms   ×{:.2} of N=1   {:.2} GB/s",
+                    p.step_ms.show(2),
+                    p.ratio,
+                    p.gb_s
+                ),
+            );
+        }
+        match self.lora_step_ratio {
+            Some(r) => row(&mut s, "LoRA on / off step", format!("×{r:.2}")),
+            None => row(
+                &mut s,
+                "LoRA on / off step",
+                "n/a (no adapter given)".into(),
+            ),
+        }
+        s
+    }
+}
