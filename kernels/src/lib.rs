@@ -37,6 +37,7 @@ pub mod heads;
 pub mod rmsnorm_f32;
 pub mod rope_f32;
 pub mod rope_kv_append_f16;
+pub mod sampling;
 pub(crate) mod shape;
 pub mod swiglu_f32;
 #[cfg(test)]
