@@ -1,0 +1,179 @@
+//! `kestrel bench` end to end on the tiny Qwen2 fixture (converted from its Q4_0 GGUF): the JSON
+//! schema (required keys present, numbers finite and positive, the detail rows consistent with
+//! the flags) and the typed refusals (adapters in this engine build, bad flags).
+//! Needs a GPU adapter (lavapipe on CI); a missing one fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+fn tiny_model() -> &'static Path {
+    static MODEL: OnceLock<PathBuf> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let gguf = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/tiny/qwen2_tied_gqa/gguf/qwen2_tied_gqa.Q4_0.gguf");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench_cli_tiny.kst");
+        kestrel_formats::gguf::convert_gguf(
+            &gguf,
+            &out,
+            &kestrel_formats::ConvertOptions::default(),
+            &mut |_, _| {},
+        )
+        .expect("converting the tiny GGUF fixture");
+        out
+    })
+}
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kestrel"))
+        .arg("bench")
+        .arg(tiny_model())
+        .args(args)
+        .output()
+        .expect("running kestrel")
+}
+
+fn positive(v: &Value, key: &str) -> f64 {
+    let x = v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("`{key}` is not a number: {}", v[key]));
+    assert!(
+        x.is_finite() && x > 0.0,
+        "`{key}` = {x} is not finite and positive"
+    );
+    x
+}
+
+#[test]
+fn json_report_has_the_schema_and_sane_numbers() {
+    let out = bench(&[
+        "--json",
+        "--prompt-tokens",
+        "8,12",
+        "--gen-tokens",
+        "4",
+        "--paths",
+        "1,2,4",
+        "--repeat",
+        "2",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kestrel bench failed: {stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr: {stderr}"));
+
+    for key in [
+        "prefill_tok_s",
+        "decode_tok_s",
+        "ttft_ms",
+        "decode_step_ms",
+        "achieved_gb_s",
+        "roofline_gb_s",
+        "roofline_fraction",
+        "gpu_probe_gb_s",
+        "dispatches_per_token",
+        "dispatches_per_layer",
+        "submits_per_token",
+        "peak_gpu_bytes",
+        "rss_bytes",
+        "bytes_per_token",
+    ] {
+        positive(&r, key);
+    }
+    // The derived figures are what they claim to be.
+    let achieved = positive(&r, "bytes_per_token") * positive(&r, "decode_tok_s") / 1e9;
+    assert!((positive(&r, "achieved_gb_s") - achieved).abs() <= 1e-9 * achieved.max(1.0));
+    let fraction = positive(&r, "achieved_gb_s") / positive(&r, "roofline_gb_s");
+    assert!((positive(&r, "roofline_fraction") - fraction).abs() <= 1e-9);
+    // Decode reads every weight once; the tiny model is tied, so bytes/token == weights on GPU.
+    assert!(positive(&r, "bytes_per_token") >= 0.9 * positive(&r["model"], "weight_bytes"));
+    assert!(positive(&r, "peak_gpu_bytes") >= positive(&r["model"], "weight_bytes"));
+    let layers = positive(&r["model"], "layers");
+    assert!(
+        (positive(&r, "dispatches_per_layer") * layers - positive(&r, "dispatches_per_token"))
+            .abs()
+            < 1e-6
+    );
+
+    let ratios = r["path_step_ratio"]
+        .as_object()
+        .expect("path_step_ratio is an object");
+    let keys: Vec<&str> = ratios.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["1", "2", "4"]);
+    assert_eq!(ratios["1"].as_f64(), Some(1.0));
+    for (n, v) in ratios {
+        let x = v.as_f64().unwrap_or(f64::NAN);
+        assert!(x.is_finite() && x > 0.0, "path_step_ratio[{n}] = {v}");
+    }
+    assert!(
+        r.get("lora_step_ratio").is_none(),
+        "no adapter, so no LoRA ratio"
+    );
+
+    let prefill = r["prefill"].as_array().expect("prefill rows");
+    assert_eq!(
+        prefill
+            .iter()
+            .map(|p| p["prompt_tokens"].as_u64())
+            .collect::<Vec<_>>(),
+        [Some(8), Some(12)]
+    );
+    for p in prefill {
+        assert_eq!(p["tok_s"]["n"].as_u64(), Some(2));
+        let s = &p["tok_s"];
+        assert!(
+            positive(s, "min") <= positive(s, "median")
+                && positive(s, "median") <= positive(s, "max")
+        );
+    }
+    assert_eq!(r["prefill_tok_s"], prefill[0]["tok_s"]["median"]);
+    assert_eq!(r["decode"]["gen_tokens"].as_u64(), Some(4));
+    assert!(r["device"]["adapter"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    let source = r["roofline_source"].as_str().unwrap_or_default();
+    if r["device"]["device_type"] == "Cpu" {
+        assert_eq!(source, "host_read");
+        assert_eq!(r["roofline_gb_s"], r["host_read_gb_s"]);
+    } else {
+        assert_eq!(source, "gpu_probe");
+        assert_eq!(r["roofline_gb_s"], r["gpu_probe_gb_s"]);
+    }
+    // The table is printed on stderr beside the JSON.
+    assert!(
+        stderr.contains("decode (4 after 8)"),
+        "table missing from stderr: {stderr}"
+    );
+}
+
+#[test]
+fn an_adapter_is_refused_by_this_engine_build() {
+    let out = bench(&["--adapter", "a.kst", "--repeat", "1"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("adapters are not supported by this engine build yet"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_flags_are_errors_not_panics() {
+    for args in [
+        &["--gen-tokens", "1"][..],
+        &["--repeat", "0"],
+        &["--prompt-tokens", "0"],
+        &["--paths", "17"],
+        &["--prompt-tokens", "100000"],
+    ] {
+        let out = bench(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error:") && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
