@@ -14,6 +14,7 @@ pub mod export;
 pub mod gguf;
 pub mod head;
 pub mod hf;
+pub mod inspect;
 pub mod kst;
 pub mod layout;
 pub mod options;

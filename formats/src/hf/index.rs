@@ -64,6 +64,11 @@ pub fn check_relative(p: &str) -> Result<(), FormatError> {
     if !p.ends_with(".safetensors") {
         return Err(bad("shard must be a .safetensors file"));
     }
+    if p.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err(bad(
+            "empty, `.` or `..` path components (shards must stay in the model directory)",
+        ));
+    }
     for c in Path::new(p).components() {
         match c {
             Component::Normal(_) => {}
