@@ -34,6 +34,7 @@ pub(crate) mod test_util;
 pub mod attention_prefill_f16;
 pub mod attention_decode_f16;
 pub mod heads;
+pub mod pooled_head_f32;
 pub mod rmsnorm_f32;
 pub mod rope_f32;
 pub mod rope_kv_append_f16;
