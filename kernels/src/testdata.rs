@@ -34,8 +34,3 @@ impl Rng {
         self.next_u64() % n.max(1)
     }
 }
-
-/// Rounds every value to f16 precision (what the KV cache stores).
-pub fn round_f16(v: &[f32]) -> Vec<f32> {
-    v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect()
-}

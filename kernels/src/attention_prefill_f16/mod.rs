@@ -68,7 +68,8 @@ pub(crate) const CPU_LOOP_BUDGET: u64 = 60_000;
 /// Loop iterations one invocation runs to attend over `keys` keys of head dim `d` (the WGSL's
 /// block loops: 2 per key + 2·D/16 per key, loader and rescale per tile, q load and store).
 pub(crate) fn loop_iterations(keys: u64, d: u32) -> u64 {
-    let (d, bk) = (u64::from(d), u64::from(keys_per_tile(d as u32)));
+    let bk = u64::from(keys_per_tile(d));
+    let d = u64::from(d);
     keys * (2 + d / 8) + keys.div_ceil(bk) * (10 + d / 16) + d / 2
 }
 

@@ -11,8 +11,6 @@ use crate::{Gpu, KernelError, Recorder};
 
 struct Case {
     dims: HeadDims,
-    t: u32,
-    past: u32,
     cap: u32,
     qkv: Vec<f32>,
     k: Vec<f16>,
@@ -26,8 +24,6 @@ fn make(seed: u64, dims: HeadDims, t: u32, past: u32) -> Case {
     let to16 = |v: Vec<f32>| v.into_iter().map(f16::from_f32).collect::<Vec<_>>();
     Case {
         dims,
-        t,
-        past,
         cap,
         qkv: rng.vec((t * QkvLayout::fused(dims).stride) as usize, 2.0),
         k: to16(rng.vec(n, 2.0)),

@@ -26,7 +26,7 @@ pub fn ord_hi(x: f32) -> u32 {
 /// Integer weight of `x` relative to the row maximum `m`: ≈ 2^30 · e^((x − m)/τ).
 pub fn weight(x: f32, m: f32, c: f32, t: &[u32; TABLE_LEN]) -> u32 {
     let z = (m - x) * c;
-    if !(z < 131072.0) {
+    if z.is_nan() || z >= 131072.0 {
         return 0;
     }
     let a = z as u32;
