@@ -139,6 +139,8 @@ fn tiny_llama_fixture_is_lossless() {
         (c.bos_token_id, c.eos_token_ids.as_slice()),
         (Some(0), &[2u32][..])
     );
+    // Q4_0 and Q4_1 tensors side by side.
+    assert_eq!(kst.meta("quantization").unwrap()["scheme"], "mixed");
 }
 
 #[test]

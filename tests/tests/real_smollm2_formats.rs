@@ -81,6 +81,14 @@ fn smollm2_config() -> Result<()> {
         (c.bos_token_id, c.eos_token_ids.clone()),
         (Some(1), vec![2])
     );
+    let q = kst
+        .meta("quantization")
+        .ok_or_else(|| anyhow!("no quantization section"))?;
+    assert_eq!(
+        q["scheme"], "asym",
+        "SmolLM2's W4 tensors are all Q4_1: {q}"
+    );
+    assert_eq!(q["gguf_tensor_types"]["Q4_1"], 210);
     Ok(())
 }
 

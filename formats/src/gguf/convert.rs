@@ -64,7 +64,7 @@ pub fn convert_gguf(
     if let Some(t) = chat_template(&g)? {
         w.set_chat_template(t.to_owned());
     }
-    w.set_meta("quantization", opts.to_meta());
+    w.set_meta("quantization", quant_meta(&g, opts));
     w.set_meta("source", source_meta(&g, input));
 
     let total: u64 = g.tensors.iter().map(|t| t.n_bytes).sum();
@@ -105,6 +105,36 @@ fn plan(g: &GgufFile<'_>, cfg: &ModelConfig) -> Result<Vec<Mapped>, GgufError> {
         )));
     }
     Ok(out)
+}
+
+/// The options' `quantization` section, corrected for what the GGUF blocks really are: `scheme`
+/// is `asym` when every W4 tensor came from Q4_1 (`mixed` with Q4_0 too), and the GGML type
+/// counts are listed under `gguf_tensor_types`.
+fn quant_meta(g: &GgufFile<'_>, opts: &ConvertOptions) -> serde_json::Value {
+    let mut meta = opts.to_meta();
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for t in &g.tensors {
+        *counts.entry(t.ty.to_string()).or_default() += 1;
+    }
+    let (q40, q41) = (counts.contains_key("Q4_0"), counts.contains_key("Q4_1"));
+    let floats_to_w4 = opts.dtype.linear_dtype() == DType::W4
+        && g.tensors.iter().any(|t| {
+            t.dims.len() == 2 && matches!(t.ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)
+        });
+    let scheme = match (
+        q40 || (floats_to_w4 && opts.scheme == Scheme::Sym),
+        q41 || (floats_to_w4 && opts.scheme == Scheme::Asym),
+    ) {
+        (true, true) => Some("mixed"),
+        (false, true) => Some("asym"),
+        (true, false) => Some("sym"),
+        (false, false) => None,
+    };
+    if let Some(s) = scheme {
+        meta["scheme"] = json!(s);
+    }
+    meta["gguf_tensor_types"] = json!(counts);
+    meta
 }
 
 fn source_meta(g: &GgufFile<'_>, input: &Path) -> serde_json::Value {
