@@ -7,6 +7,7 @@ use std::sync::Arc;
 use kestrel_formats::{Kind, KstFile, ModelConfig};
 use kestrel_kernels::{Gpu, GpuOptions};
 
+use crate::adapter::{Adapter, AdapterId};
 use crate::error::{EngineError, Result};
 use crate::forward::Kernels;
 use crate::session::Session;
@@ -43,6 +44,7 @@ pub struct Engine {
     pub(crate) options: EngineOptions,
     pub(crate) max_context: usize,
     pub(crate) header_hash: String,
+    pub(crate) adapters: Vec<Adapter>,
 }
 
 impl Engine {
@@ -89,6 +91,7 @@ impl Engine {
             template,
             options,
             max_context,
+            adapters: Vec::new(),
         })
     }
 
@@ -142,6 +145,25 @@ impl Engine {
     /// Tokenize plain text (with the tokenizer's own special-token post-processing).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         self.tokenizer.encode(text, true)
+    }
+
+    /// Load a LoRA adapter `.kst` made for this model (refused, by name, if it was made for another
+    /// base or does not fit its shapes). Load adapters before creating sessions; switching
+    /// between them per request costs nothing.
+    pub fn load_adapter(&mut self, path: impl AsRef<Path>) -> Result<AdapterId> {
+        let a = Adapter::load(&self.gpu, path.as_ref(), &self.config, &self.header_hash)?;
+        self.adapters.push(a);
+        Ok(AdapterId(self.adapters.len() - 1))
+    }
+
+    /// A loaded adapter.
+    pub fn adapter(&self, id: AdapterId) -> Result<&Adapter> {
+        self.adapters.get(id.0).ok_or_else(|| EngineError::Adapter(format!("no adapter with id {}", id.0)))
+    }
+
+    /// Loaded adapters, in load order.
+    pub fn adapters(&self) -> impl Iterator<Item = (AdapterId, &Adapter)> {
+        self.adapters.iter().enumerate().map(|(i, a)| (AdapterId(i), a))
     }
 
     /// A new session (its own KV cache and scratch buffers).

@@ -21,12 +21,49 @@ use kestrel_kernels::heads::{HeadDims, QkvLayout};
 use kestrel_kernels::rmsnorm_f32::RmsNorm;
 use kestrel_kernels::rope_kv_append_f16::{KvSegment, RopeKvAppend, RopeKvBuffers};
 use kestrel_kernels::swiglu_f32::Swiglu;
-use kestrel_kernels::{embedding, matmul, BufferBinding, Epilogue, Gpu, Recorder};
+use kestrel_kernels::{embedding, lora_shrink, matmul, BufferBinding, Epilogue, Gpu, LoraExpand, Recorder};
+
+use crate::adapter::{Adapter, LoraGroup};
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::kv::KvCache;
 use crate::sampling::Sampling;
+
+/// `KESTREL_PROFILE=1`: submit and wait after every kernel and accumulate wall time per kernel
+/// (printed by `kestrel generate --stats`). Slows everything down; for finding hot spots only.
+pub(crate) struct Profiler {
+    on: bool,
+    t0: std::time::Instant,
+    pub totals: std::collections::BTreeMap<&'static str, (u32, std::time::Duration)>,
+}
+
+impl Profiler {
+    pub fn new() -> Self {
+        let on = std::env::var("KESTREL_PROFILE").is_ok_and(|v| v != "0");
+        Profiler { on, t0: std::time::Instant::now(), totals: Default::default() }
+    }
+
+    /// After recording kernel `name`: in profiling mode, flush the recorder and charge the time.
+    fn step<'g>(&mut self, rec: &mut Recorder<'g>, name: &'static str) -> Result<()> {
+        if !self.on {
+            return Ok(());
+        }
+        let gpu = rec.gpu();
+        let done = std::mem::replace(rec, Recorder::new(gpu));
+        done.submit_and_wait()?;
+        let now = std::time::Instant::now();
+        let e = self.totals.entry(name).or_default();
+        e.0 += 1;
+        e.1 += now - self.t0;
+        self.t0 = now;
+        Ok(())
+    }
+
+    fn start(&mut self) {
+        self.t0 = std::time::Instant::now();
+    }
+}
 
 /// Rows of lm_head output computed per batch (bounds the logits buffer).
 pub(crate) const LOGIT_ROWS: usize = 16;
@@ -70,11 +107,13 @@ pub(crate) struct State {
     attn: wgpu::Buffer,      // [t_max, H·D]
     gu: wgpu::Buffer,        // [t_max, 2·I]
     act: wgpu::Buffer,       // [t_max, I]
+    h: wgpu::Buffer,         // [t_max, 3·R_max] LoRA shrink output
     last: wgpu::Buffer,      // [LOGIT_ROWS, hidden] rows picked for the lm_head
     last_n: wgpu::Buffer,    // [LOGIT_ROWS, hidden] normed
     pub logits: wgpu::Buffer, // [LOGIT_ROWS, V]
     /// Rows of `logits` holding the latest result.
     pub logit_rows: usize,
+    pub profiler: Profiler,
 }
 
 impl State {
@@ -98,12 +137,39 @@ impl State {
             attn: gpu.zeros("attn", f(t_max * c.num_attention_heads * d))?,
             gu: gpu.zeros("gu", f(t_max * 2 * c.intermediate_size))?,
             act: gpu.zeros("act", f(t_max * c.intermediate_size))?,
+            h: gpu.zeros("lora_h", f(t_max * 3 * kestrel_kernels::lora_shrink::MAX_RANK as usize))?,
             last: gpu.zeros("last", f(LOGIT_ROWS * c.hidden_size))?,
             last_n: gpu.zeros("last_n", f(LOGIT_ROWS * c.hidden_size))?,
             logits: gpu.zeros("logits", f(LOGIT_ROWS * c.vocab_size))?,
             logit_rows: 0,
+            profiler: Profiler::new(),
         })
     }
+}
+
+/// Record the LoRA shrink of one group (`h = x · [A_0; A_1; ..]ᵀ`) and return the epilogue that
+/// adds its expand to the base matmul.
+fn shrink<'a>(
+    rec: &mut Recorder<'_>,
+    x: &wgpu::Buffer,
+    h: &'a wgpu::Buffer,
+    group: Option<(&'a Adapter, &'a LoraGroup)>,
+    t: u32,
+    k: u32,
+) -> Result<Option<LoraExpand<'a>>> {
+    let Some((adapter, g)) = group else { return Ok(None) };
+    let a: Vec<&wgpu::Buffer> = g.a.iter().collect();
+    let ranks = vec![adapter.rank; a.len()];
+    lora_shrink(rec, x, &a, &ranks, h, t, k)?;
+    Ok(Some(LoraExpand {
+        h,
+        h_offset: 0,
+        h_stride: g.parts * adapter.rank,
+        b: &g.b,
+        rank: adapter.rank,
+        scale: adapter.scale,
+        segments: g.segments,
+    }))
 }
 
 impl Engine {
@@ -121,6 +187,7 @@ impl Engine {
         tokens: &[u32],
         past: usize,
         rows: LogitRows,
+        lora: Option<&Adapter>,
     ) -> Result<Vec<f32>> {
         let t = tokens.len();
         if t == 0 || t > st.t_max {
@@ -139,12 +206,21 @@ impl Engine {
         gpu.write(&st.positions, 0, bytemuck::cast_slice(&positions));
         let k = &self.kernels;
         let w = &self.weights;
+        st.profiler.start();
         let mut rec = Recorder::new(gpu);
         embedding(&mut rec, &w.embed_tokens, &st.ids, &st.x, tt)?; // x: [T, hidden]
-        for (layer, lkv) in w.layers.iter().zip(&kv.layers) {
+        st.profiler.step(&mut rec, "embedding")?;
+        for (i, (layer, lkv)) in w.layers.iter().zip(&kv.layers).enumerate() {
+            let ll = lora.map(|a| (a, &a.layers[i]));
+            let group = |pick: fn(&crate::adapter::LayerLora) -> &Option<LoraGroup>| {
+                ll.and_then(|(a, l)| pick(l).as_ref().map(|g| (a, g)))
+            };
             k.rmsnorm.encode(&mut rec, &st.x, &layer.input_layernorm, &st.xn, tt, hidden, eps)?;
-            let ep = Epilogue { bias: layer.qkv_bias.as_ref(), ..Epilogue::default() };
+            st.profiler.step(&mut rec, "rmsnorm")?;
+            let qkv_lora = shrink(&mut rec, &st.xn, &st.h, group(|l| &l.qkv), tt, hidden)?;
+            let ep = Epilogue { bias: layer.qkv_bias.as_ref(), lora: qkv_lora, ..Epilogue::default() };
             matmul(&mut rec, &layer.qkv_proj, &st.xn, &st.qkv, tt, &ep)?; // qkv: [T, (H+2Hkv)·D]
+            st.profiler.step(&mut rec, "qkv_proj")?;
             let bufs = RopeKvBuffers {
                 qkv: (&st.qkv).into(),
                 positions: (&st.positions).into(),
@@ -154,6 +230,7 @@ impl Engine {
             };
             let seg = KvSegment::prefix(kv.shape.prefix as u32, tt);
             k.rope_kv.encode(&mut rec, bufs, tt, dims, layout, seg, true)?;
+            st.profiler.step(&mut rec, "rope_kv_append")?;
             k.attention_prefill.encode(
                 &mut rec,
                 &st.qkv,
@@ -166,12 +243,23 @@ impl Engine {
                 past as u32,
                 kv.shape.prefix as u32,
             )?; // attn: [T, H·D]
-            let residual = Epilogue { accumulate: true, ..Epilogue::default() };
+            st.profiler.step(&mut rec, "attention_prefill")?;
+            let o_lora = shrink(&mut rec, &st.attn, &st.h, group(|l| &l.o), tt, dims.h * dims.d)?;
+            let residual = Epilogue { accumulate: true, lora: o_lora, ..Epilogue::default() };
             matmul(&mut rec, &layer.o_proj, &st.attn, &st.x, tt, &residual)?; // x += attn · o_projᵀ
+            st.profiler.step(&mut rec, "o_proj")?;
             k.rmsnorm.encode(&mut rec, &st.x, &layer.post_attention_layernorm, &st.xn, tt, hidden, eps)?;
-            matmul(&mut rec, &layer.gate_up_proj, &st.xn, &st.gu, tt, &Epilogue::default())?; // gu: [T, 2I]
+            st.profiler.step(&mut rec, "rmsnorm")?;
+            let gu_lora = shrink(&mut rec, &st.xn, &st.h, group(|l| &l.gate_up), tt, hidden)?;
+            let ep = Epilogue { lora: gu_lora, ..Epilogue::default() };
+            matmul(&mut rec, &layer.gate_up_proj, &st.xn, &st.gu, tt, &ep)?; // gu: [T, 2I]
+            st.profiler.step(&mut rec, "gate_up_proj")?;
             k.swiglu.encode(&mut rec, &st.gu, &st.act, tt, inter)?; // act: [T, I]
+            st.profiler.step(&mut rec, "swiglu")?;
+            let down_lora = shrink(&mut rec, &st.act, &st.h, group(|l| &l.down), tt, inter)?;
+            let residual = Epilogue { accumulate: true, lora: down_lora, ..Epilogue::default() };
             matmul(&mut rec, &layer.down_proj, &st.act, &st.x, tt, &residual)?; // x += act · downᵀ
+            st.profiler.step(&mut rec, "down_proj")?;
         }
         let wanted: Vec<usize> = match rows {
             LogitRows::None => vec![],
@@ -187,6 +275,7 @@ impl Engine {
         for group in wanted.chunks(LOGIT_ROWS) {
             let mut r = rec.take().unwrap_or_else(|| Recorder::new(gpu));
             self.encode_lm_head(&mut r, st, group)?;
+            st.profiler.step(&mut r, "lm_head")?;
             r.submit()?;
             out.extend(self.read_logits(st)?);
         }

@@ -17,6 +17,7 @@
 //! from the mmap), `forward` (the forward pass, top to bottom), `kv` (shared-prefix + per-path KV
 //! cache), `session` (requests, streaming, cancellation), `sampling` (parameters).
 
+mod adapter;
 mod engine;
 pub mod error;
 mod forward;
@@ -27,11 +28,12 @@ mod session;
 pub mod tokenizer;
 mod weights;
 
+pub use adapter::{Adapter, AdapterId};
 pub use engine::{Engine, EngineOptions};
 pub use error::{EngineError, Result};
 pub use kestrel_formats::ModelConfig;
 pub use kestrel_kernels::GpuOptions;
 pub use kv::KvShape;
 pub use sampling::Sampling;
-pub use session::{CancelToken, FinishReason, GenerateParams, Session, Timings, Token, TokenStream};
+pub use session::{CancelToken, FinishReason, GenerateParams, Mode, Session, Timings, Token, TokenStream};
 pub use tokenizer::{ChatTemplate, Message, StreamDecoder, Tokenizer};

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::adapter::{Adapter, AdapterId};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::forward::{LogitRows, State};
@@ -32,6 +33,17 @@ impl CancelToken {
     }
 }
 
+/// Which weights decode a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The base weights only.
+    #[default]
+    Chat,
+    /// The LoRA reasoning adapter on (the prompt is still encoded by the base, see
+    /// [`GenerateParams::adapter_prompt`]).
+    Reasoning,
+}
+
 /// A generation request.
 #[derive(Debug, Clone)]
 pub struct GenerateParams {
@@ -42,11 +54,27 @@ pub struct GenerateParams {
     pub stop_tokens: Option<Vec<u32>>,
     /// Cancellation, checked between prefill chunks and decode steps.
     pub cancel: Option<CancelToken>,
+    /// Chat (base) or reasoning (adapter on) decoding.
+    pub mode: Mode,
+    /// The adapter for reasoning mode; `None` = the first loaded adapter.
+    pub adapter: Option<AdapterId>,
+    /// Standard LoRA semantics: encode the prompt with the adapter on too. The default (false)
+    /// is KV sharing: the prompt is encoded by the base weights, so chat and reasoning decode
+    /// from the same cached prompt without re-encoding.
+    pub adapter_prompt: bool,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_tokens: 256, sampling: Sampling::default(), stop_tokens: None, cancel: None }
+        GenerateParams {
+            max_tokens: 256,
+            sampling: Sampling::default(),
+            stop_tokens: None,
+            cancel: None,
+            mode: Mode::Chat,
+            adapter: None,
+            adapter_prompt: false,
+        }
     }
 }
 
@@ -81,8 +109,10 @@ pub struct Session<'e> {
     pub(crate) engine: &'e Engine,
     pub(crate) state: State,
     pub(crate) kv: KvCache,
-    /// Tokens whose KV the prefix segment holds, in order.
+    /// Tokens whose KV the prefix segment holds, in order, and the adapter (if any) that was on
+    /// when each was encoded: a cached token is reused only under the same weights.
     pub(crate) prefix: Vec<u32>,
+    pub(crate) prefix_lora: Vec<Option<AdapterId>>,
     pub(crate) timings: Timings,
 }
 
@@ -99,7 +129,7 @@ impl<'e> Session<'e> {
         };
         let kv = KvCache::new(&engine.gpu, shape, engine.options.kv_budget_bytes)?;
         let state = State::new(engine, engine.options.prefill_chunk.max(1))?;
-        Ok(Session { engine, state, kv, prefix: Vec::new(), timings: Timings::default() })
+        Ok(Session { engine, state, kv, prefix: Vec::new(), prefix_lora: Vec::new(), timings: Timings::default() })
     }
 
     /// Timings of the last request.
@@ -107,9 +137,34 @@ impl<'e> Session<'e> {
         self.timings
     }
 
+    /// Per-kernel wall time accumulated under `KESTREL_PROFILE=1` (name, calls, time).
+    pub fn profile(&self) -> Vec<(&'static str, u32, Duration)> {
+        self.state.profiler.totals.iter().map(|(k, v)| (*k, v.0, v.1)).collect()
+    }
+
     /// Forget the cached prompt.
     pub fn reset(&mut self) {
         self.prefix.clear();
+        self.prefix_lora.clear();
+    }
+
+    /// The adapter a request decodes with (None in chat mode).
+    pub(crate) fn decode_adapter(&self, params: &GenerateParams) -> Result<Option<AdapterId>> {
+        match params.mode {
+            Mode::Chat => Ok(None),
+            Mode::Reasoning => {
+                let id = params.adapter.or_else(|| self.engine.adapters().next().map(|(id, _)| id)).ok_or_else(|| {
+                    EngineError::Adapter("reasoning mode needs a LoRA adapter; none is loaded".into())
+                })?;
+                self.engine.adapter(id)?;
+                Ok(Some(id))
+            }
+        }
+    }
+
+    fn lora(&self, id: Option<AdapterId>) -> Option<&'e Adapter> {
+        let engine: &'e Engine = self.engine;
+        id.and_then(|id| engine.adapter(id).ok())
     }
 
     pub(crate) fn check_tokens(&self, tokens: &[u32]) -> Result<()> {
@@ -132,36 +187,81 @@ impl<'e> Session<'e> {
 
     /// Logits `[T, V]` (row-major f32) for `tokens`, computed from scratch with the base weights.
     pub fn logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        self.logits_with(tokens, None, 0)
+    }
+
+    /// Logits `[T, V]` with an adapter: the first `base_prefix` tokens are encoded by the base
+    /// weights and the rest with the adapter on over that KV (KV sharing); `base_prefix = 0` is
+    /// the standard semantics (adapter on for every token).
+    pub fn logits_with(&mut self, tokens: &[u32], adapter: Option<AdapterId>, base_prefix: usize) -> Result<Vec<f32>> {
         self.check_tokens(tokens)?;
-        self.prefix.clear();
-        self.prefill(tokens, None, LogitRows::All)
+        if let Some(id) = adapter {
+            self.engine.adapter(id)?;
+        }
+        if base_prefix > tokens.len() {
+            return Err(EngineError::BadParameter(format!(
+                "prompt length {base_prefix} is longer than the {} tokens",
+                tokens.len()
+            )));
+        }
+        self.reset();
+        let (head, tail) = tokens.split_at(if adapter.is_some() { base_prefix } else { tokens.len() });
+        let mut out = Vec::with_capacity(tokens.len() * self.engine.config.vocab_size);
+        if !head.is_empty() {
+            out.extend(self.prefill(head, None, LogitRows::All, None)?);
+        }
+        if !tail.is_empty() {
+            out.extend(self.prefill(tail, None, LogitRows::All, adapter)?);
+        }
+        Ok(out)
     }
 
     /// Prefill `prompt` into the prefix segment, reusing the cached prefix where it matches.
     /// Returns the logits of the requested rows of the newly prefilled tokens.
-    pub(crate) fn prefill(&mut self, prompt: &[u32], cancel: Option<&CancelToken>, rows: LogitRows) -> Result<Vec<f32>> {
-        let common = self.prefix.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+    /// `prompt` continues the cached prefix (positions follow it) when `rows == All`; otherwise
+    /// it is a whole prompt matched against the cache. `lora` = the adapter to encode with.
+    pub(crate) fn prefill(
+        &mut self,
+        prompt: &[u32],
+        cancel: Option<&CancelToken>,
+        rows: LogitRows,
+        lora: Option<AdapterId>,
+    ) -> Result<Vec<f32>> {
+        let common = self
+            .prefix
+            .iter()
+            .zip(&self.prefix_lora)
+            .zip(prompt)
+            .take_while(|((a, la), b)| *a == *b && **la == lora)
+            .count();
         // At least one token is processed so that the last prompt position has fresh logits.
         let reuse = if rows == LogitRows::All { 0 } else { common.min(prompt.len() - 1) };
+        let base = if rows == LogitRows::All { self.prefix.len() } else { 0 };
+        let reuse = base + reuse;
+        let prompt = &prompt[reuse - base..];
         self.prefix.truncate(reuse);
+        self.prefix_lora.truncate(reuse);
         self.timings.cached_tokens = reuse;
         let chunk = self.state.t_max;
         let mut out = Vec::new();
         let mut past = reuse;
-        for piece in prompt[reuse..].chunks(chunk) {
+        let end = reuse + prompt.len();
+        let adapter = self.lora(lora);
+        for piece in prompt.chunks(chunk) {
             if cancel.is_some_and(CancelToken::is_cancelled) {
                 return Err(EngineError::Cancelled);
             }
-            let last = past + piece.len() == prompt.len();
+            let last = past + piece.len() == end;
             let want = match rows {
                 LogitRows::All => LogitRows::All,
                 _ if last => LogitRows::Last,
                 _ => LogitRows::None,
             };
-            let logits = self.engine.forward_prefill(&mut self.state, &self.kv, piece, past, want)?;
+            let logits = self.engine.forward_prefill(&mut self.state, &self.kv, piece, past, want, adapter)?;
             out.extend(logits);
             past += piece.len();
             self.prefix.extend_from_slice(piece);
+            self.prefix_lora.extend(std::iter::repeat_n(lora, piece.len()));
         }
         Ok(out)
     }
@@ -198,6 +298,8 @@ impl<'e> Session<'e> {
                 limit,
             });
         }
+        let decode_lora = self.decode_adapter(params)?;
+        let prompt_lora = if params.adapter_prompt { decode_lora } else { None };
         let stop = params.stop_tokens.clone().unwrap_or_else(|| self.engine.config.eos_token_ids.clone());
         self.timings = Timings { prompt_tokens: prompt.len(), ..Timings::default() };
         Ok(TokenStream {
@@ -209,6 +311,8 @@ impl<'e> Session<'e> {
             next_token: None,
             decoder: StreamDecoder::new(),
             finish: None,
+            prompt_lora,
+            decode_lora,
         })
     }
 }
@@ -224,6 +328,8 @@ pub struct TokenStream<'s, 'e> {
     decoder: StreamDecoder,
     /// Set when the stream has ended.
     pub finish: Option<FinishReason>,
+    prompt_lora: Option<AdapterId>,
+    decode_lora: Option<AdapterId>,
 }
 
 impl TokenStream<'_, '_> {
@@ -244,7 +350,7 @@ impl TokenStream<'_, '_> {
         let id = match self.next_token {
             None => {
                 let t0 = Instant::now();
-                s.prefill(&self.prompt, cancel.as_ref(), LogitRows::Last)?;
+                s.prefill(&self.prompt, cancel.as_ref(), LogitRows::Last, self.prompt_lora)?;
                 let id = engine.sample(&mut s.state, 1, &self.params.sampling, 0, true)?[0];
                 s.timings.prefill = t0.elapsed();
                 id
@@ -253,8 +359,10 @@ impl TokenStream<'_, '_> {
                 let t0 = Instant::now();
                 // Single-path decode appends `prev` to the prefix segment (a T = 1 step).
                 let past = s.prefix.len();
-                engine.forward_prefill(&mut s.state, &s.kv, &[prev], past, LogitRows::Last)?;
+                let lora = s.lora(self.decode_lora);
+                engine.forward_prefill(&mut s.state, &s.kv, &[prev], past, LogitRows::Last, lora)?;
                 s.prefix.push(prev);
+                s.prefix_lora.push(self.decode_lora);
                 let id = engine.sample(&mut s.state, 1, &self.params.sampling, self.step, false)?[0];
                 s.timings.decode += t0.elapsed();
                 id

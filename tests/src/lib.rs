@@ -109,3 +109,23 @@ pub fn json(path: &Path) -> serde_json::Value {
 pub fn ids(v: &serde_json::Value) -> Vec<u32> {
     v.as_array().expect("id array").iter().map(|x| x.as_u64().expect("id") as u32).collect()
 }
+
+/// Convert an HF checkpoint dir with the given linear-layer dtype (`w4`, `w8`, `f16`, `f32`).
+pub fn convert_hf(dir: &Path, dtype: &str, out_name: &str) -> PathBuf {
+    let out = scratch_dir(out_name).join("model.kst");
+    let opts = kestrel_formats::ConvertOptions {
+        dtype: kestrel_formats::WeightDType::parse(dtype).expect("dtype"),
+        ..Default::default()
+    };
+    kestrel_formats::convert_hf(dir, &out, &opts, &mut |_, _| {})
+        .unwrap_or_else(|e| panic!("converting {}: {e}", dir.display()));
+    out
+}
+
+/// Convert a PEFT adapter dir against a base `.kst`.
+pub fn convert_peft(dir: &Path, base: &Path, out_name: &str) -> Result<PathBuf, kestrel_formats::FormatError> {
+    let out = scratch_dir(out_name).join("adapter.kst");
+    let base = kestrel_formats::KstFile::open(base)?;
+    kestrel_formats::convert_peft(dir, &base, &out, &mut |_, _| {})?;
+    Ok(out)
+}

@@ -61,6 +61,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             t.generated.saturating_sub(1) as f64 / t.decode.as_secs_f64().max(1e-9),
             engine.adapter_description()
         );
+        for (name, calls, time) in session.profile() {
+            eprintln!("  {name:<20} {calls:>6} calls {:>10.1} ms", time.as_secs_f64() * 1e3);
+        }
     }
     Ok(())
 }

@@ -41,6 +41,17 @@ pub struct LoraExpand<'a> {
     pub rank: u32,
     /// Scale (alpha / r, or 0 to switch the adapter off without changing bindings).
     pub scale: f32,
+    /// Row segments of a row-concatenated matrix (q|k|v, gate|up) that each have their own
+    /// rank block: rows `>= segments[0]` read `h` columns shifted by R, rows `>= segments[1]`
+    /// by 2R, and `B` is the row concatenation `[M, R]` of the parts' B. `[u32::MAX; 2]` = one
+    /// segment. So one dispatch applies `B_q·A_q`, `B_k·A_k`, `B_v·A_v` without a
+    /// block-diagonal (mostly zero) B.
+    pub segments: [u32; 2],
+}
+
+impl LoraExpand<'_> {
+    /// No segmentation: one rank block for every row.
+    pub const ONE_SEGMENT: [u32; 2] = [u32::MAX, u32::MAX];
 }
 
 /// What happens after the dot products.
@@ -69,7 +80,10 @@ pub struct MatmulParams {
     pub lora_scale: f32,
     pub h_offset: u32,
     pub h_stride: u32,
-    pub _pad: u32,
+    /// First row of LoRA segment 1 and 2 (`u32::MAX` = none).
+    pub seg1: u32,
+    pub seg2: u32,
+    pub _pad: [u32; 3],
 }
 
 const FLAG_ASYM: u32 = 1;
@@ -150,7 +164,9 @@ pub fn matmul(
             lora_scale: ep.lora.map_or(0.0, |l| l.scale),
             h_offset: ep.lora.map_or(0, |l| l.h_offset),
             h_stride: ep.lora.map_or(0, |l| l.h_stride),
-            _pad: 0,
+            seg1: ep.lora.map_or(u32::MAX, |l| l.segments[0]),
+            seg2: ep.lora.map_or(u32::MAX, |l| l.segments[1]),
+            _pad: [0; 3],
         };
         let common = [
             BufferBinding::from(x),

@@ -168,6 +168,7 @@ pub fn run_gpu(
             b,
             rank: *r,
             scale: *s,
+            segments: LoraExpand::ONE_SEGMENT,
         }),
     };
     let mut rec = Recorder::new(g);

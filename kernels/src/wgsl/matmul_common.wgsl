@@ -13,7 +13,11 @@ struct MatmulParams {
     lora_scale: f32, // scale of the LoRA delta
     h_offset: u32,   // column of this matrix's rank block in h
     h_stride: u32,   // row stride of h (ΣR)
-    _pad: u32,
+    seg1: u32,       // rows >= seg1 use the next rank block of h (u32 max = none)
+    seg2: u32,       // rows >= seg2 use the one after (q|k|v)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;  // [T, y_stride] f32
@@ -31,7 +35,8 @@ fn mm_store(c: u32, r: u32, acc: f32) {
     }
     if ((p.flags & 8u) != 0u) {
         var d = 0.0;
-        let hb = c * p.h_stride + p.h_offset;
+        let seg = select(0u, 1u, row >= p.seg1) + select(0u, 1u, row >= p.seg2);
+        let hb = c * p.h_stride + p.h_offset + seg * p.lora_rank;
         let bb = row * p.lora_rank;
         for (var i = 0u; i < p.lora_rank; i = i + 1u) {
             d = d + lora_h[hb + i] * lora_b_at(bb + i);
