@@ -254,3 +254,72 @@ fn byte_flips_never_panic() {
         }
     }
 }
+
+#[test]
+fn version_2_parses_like_3() {
+    let mut bytes = valid();
+    bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
+    let g = parse(&bytes).unwrap();
+    assert_eq!((g.version, g.tensors.len()), (2, 2));
+}
+
+mod mutations {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Set(usize, u8),
+        Truncate(usize),
+        Insert(usize, Vec<u8>),
+        /// Overwrite 8 bytes with a little-endian u64 (counts, lengths, dims, offsets).
+        Word(usize, u64),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let big = prop_oneof![
+            any::<u64>(),
+            0u64..64,
+            Just(u64::MAX),
+            Just(1 << 32),
+            Just(1 << 24)
+        ];
+        prop_oneof![
+            (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Set(i, b)),
+            any::<usize>().prop_map(Edit::Truncate),
+            (
+                any::<usize>(),
+                proptest::collection::vec(any::<u8>(), 1..16)
+            )
+                .prop_map(|(i, v)| Edit::Insert(i, v)),
+            (any::<usize>(), big).prop_map(|(i, w)| Edit::Word(i, w)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Random edits of a valid file: `parse` returns, and whatever it accepts is in bounds.
+        #[test]
+        fn edited_files_never_panic(edits in proptest::collection::vec(edit(), 1..4)) {
+            let mut b = valid();
+            for e in edits {
+                let n = b.len().max(1);
+                match e {
+                    Edit::Set(i, x) => { let i = i % n; if i < b.len() { b[i] = x; } }
+                    Edit::Truncate(i) => b.truncate(i % n),
+                    Edit::Insert(i, v) => { let i = i % (b.len() + 1); b.splice(i..i, v); }
+                    Edit::Word(i, w) => {
+                        let i = i % n;
+                        if i + 8 <= b.len() { b[i..i + 8].copy_from_slice(&w.to_le_bytes()); }
+                    }
+                }
+            }
+            if let Ok(g) = parse(&b) {
+                for t in &g.tensors {
+                    prop_assert!(t.start + t.n_bytes <= b.len() as u64);
+                    prop_assert_eq!(g.data(t).len() as u64, t.n_bytes);
+                }
+            }
+        }
+    }
+}
