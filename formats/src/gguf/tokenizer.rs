@@ -16,6 +16,10 @@
 //!   NFC normalizer + Split(Qwen2 regex, isolated) + ByteLevel without regex; `llama-bpe` /
 //!   `llama3` / `llama-v3` → Split(Llama-3 regex) + ByteLevel without regex.
 //!   Any other `pre` is `GgufError::UnsupportedPreTokenizer` — never a silent fallback.
+//!   Two deliberate differences from transformers 5.x: it has no split for `smollm` (so it
+//!   tokenizes e.g. `"a  1"` differently from llama.cpp and SmolLM2's original tokenizer), and
+//!   its `qwen2` tokenizer lacks the NFC normalizer of Qwen's tokenizer.json. Kestrel follows
+//!   llama.cpp / the original tokenizers in both (tested in `tests/tests/real_smollm2_formats.rs`).
 //! - post-processor: TemplateProcessing adding BOS / EOS when `add_bos_token` /
 //!   `add_eos_token` are true, otherwise ByteLevel (offsets only).
 
