@@ -17,6 +17,9 @@ pub struct ModelArgs {
     /// Context window in tokens (default: min(model maximum, 4096)).
     #[arg(long)]
     pub context: Option<usize>,
+    /// A LoRA adapter .kst (from `kestrel convert <peft_dir> --base model.kst`) to load.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
 }
 
 impl ModelArgs {
@@ -26,7 +29,11 @@ impl ModelArgs {
             opts.gpu.adapter = Some(a.clone());
         }
         opts.max_context = self.context;
-        let engine = Engine::load(&self.model, opts).with_context(|| format!("loading {}", self.model.display()))?;
+        let mut engine =
+            Engine::load(&self.model, opts).with_context(|| format!("loading {}", self.model.display()))?;
+        if let Some(a) = &self.adapter {
+            engine.load_adapter(a).with_context(|| format!("loading adapter {}", a.display()))?;
+        }
         log::info!("adapter: {}", engine.adapter_description());
         Ok(engine)
     }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use kestrel::{GenerateParams, Message};
+use kestrel::{GenerateParams, Message, Mode};
 
 use crate::common::{ModelArgs, SamplingArgs};
 
@@ -24,6 +24,14 @@ pub struct Args {
     pub max_tokens: usize,
     #[command(flatten)]
     pub sampling: SamplingArgs,
+    /// chat: decode with the base weights; reasoning: decode with the LoRA adapter (--adapter) on,
+    /// over the prompt KV the base weights encoded (KV sharing).
+    #[arg(long, value_enum, default_value_t = ModeArg::Chat)]
+    pub mode: ModeArg,
+    /// Encode the prompt with the adapter on too (standard LoRA semantics) instead of sharing the
+    /// base model's prompt KV.
+    #[arg(long)]
+    pub adapter_prompt: bool,
     /// Print timing (prefill and decode tok/s) on stderr at the end.
     #[arg(long)]
     pub stats: bool,
@@ -41,7 +49,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         engine.encode(&args.prompt)?
     };
-    let params = GenerateParams { max_tokens: args.max_tokens, sampling: args.sampling.sampling(), ..Default::default() };
+    if args.mode == ModeArg::Reasoning && args.model.adapter.is_none() {
+        anyhow::bail!("--mode reasoning needs --adapter reasoning.kst");
+    }
+    let params = GenerateParams {
+        max_tokens: args.max_tokens,
+        sampling: args.sampling.sampling(),
+        mode: match args.mode {
+            ModeArg::Chat => Mode::Chat,
+            ModeArg::Reasoning => Mode::Reasoning,
+        },
+        adapter_prompt: args.adapter_prompt,
+        ..Default::default()
+    };
     let mut session = engine.session()?;
     let mut out = std::io::stdout().lock();
     session.generate(&prompt, &params, |t| {
@@ -66,4 +86,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--mode`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModeArg {
+    Chat,
+    Reasoning,
 }
