@@ -4,7 +4,7 @@
 //! - `HostMatrix` borrows raw little-endian bytes exactly as stored in a `.kst` file:
 //!   W4 `q [M, K/8] u32`, `scales [M, K/G] f16`, optional `mins [M, K/G] f16`;
 //!   W8 `q [M, K/4] u32` (i8 bytes), `scales [M, K/G] f16`; F16/F32 row-major `[M, K]`.
-//!   Sizes are checked exactly (`KernelError::Shape`); K % G == 0 and G % 8 == 0 for W4,
+//!   Sizes are checked exactly (`KernelError::Shape`); K % G == 0 and G % 32 == 0 for W4,
 //!   G % 4 == 0 for W8.
 //! - `Matrix::upload` copies without repacking. A matrix whose arrays exceed the device's
 //!   `max_storage_buffer_binding_size` is split by rows into `RowBlock`s (each array of a block
@@ -110,9 +110,9 @@ impl<'a> HostMatrix<'a> {
                 scales,
                 mins,
             } => {
-                if group_size == 0 || group_size % 8 != 0 || k % group_size != 0 {
+                if group_size == 0 || group_size % 32 != 0 || k % group_size != 0 {
                     return Err(shape(format!(
-                        "W4 needs G % 8 == 0 and K % G == 0 (K={k}, G={group_size})"
+                        "W4 needs G % 32 == 0 and K % G == 0 (K={k}, G={group_size})"
                     )));
                 }
                 (

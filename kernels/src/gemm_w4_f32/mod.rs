@@ -2,8 +2,10 @@
 //!
 //! Math: `y[c, m] = Σ_k W4[m, k] · x[c, k]` + the matmul epilogue (see [`crate::matmul`]),
 //! f32 accumulation, per group `s · Σ q·x + o · Σ x` (o = −8s symmetric, o = min asymmetric).
-//! Dispatch: register tiles of 4 rows × 4 columns per invocation, 8 × 8 invocations per
-//! workgroup → grid `[ceil(M_block / 32), ceil(T / 32), 1]` (T ≤ 2,097,120).
+//! Dispatch: register tiles of 4 rows × 4 columns per invocation, 64 row tiles per workgroup,
+//! the column tile from `workgroup_id.y` (uniform x addresses) → grid
+//! `[ceil(M_block / 256), ceil(T / 4), 1]` (T ≤ 262,140). Weights are read as `vec4<u32>`
+//! (32 weights per load; hence G % 32 == 0).
 //! Tolerance: normalised MSE ≤ 5e-4 vs `matvec_w4_f32::reference`.
 
 #[cfg(test)]
@@ -31,6 +33,6 @@ pub(crate) fn encode(
         &pipe,
         params,
         &bufs,
-        [block.rows.div_ceil(32), params.t.div_ceil(32), 1],
+        [block.rows.div_ceil(256), params.t.div_ceil(4), 1],
     )
 }

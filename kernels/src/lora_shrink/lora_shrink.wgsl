@@ -33,8 +33,8 @@ fn a_pair(mi: u32, j: u32) -> vec2<f32> {
 }
 
 @compute @workgroup_size(WG)
-fn lora_shrink(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
+fn lora_shrink(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let row = wg.x * WG + li;
     if (row >= p.rtot) {
         return;
     }
@@ -52,7 +52,7 @@ fn lora_shrink(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
-    let col0 = gid.y * NCOL;
+    let col0 = wg.y * NCOL;
     let nc = min(NCOL, p.t - col0);
     let half_k = p.k / 2u;
     var xb: array<u32, MAXC>;

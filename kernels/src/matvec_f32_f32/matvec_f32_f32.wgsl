@@ -4,17 +4,17 @@
 @group(0) @binding(1) var<storage, read> x: array<f32>;  // [T, K] f32, row-major
 @group(0) @binding(6) var<storage, read> w: array<f32>;  // [M_block, K] f32, row-major
 
-override NCOL: u32 = 1u;  // columns per invocation (1..=16); gid.y selects the column chunk
+override NCOL: u32 = 1u;  // columns per invocation (1..=16); workgroup_id.y selects the column chunk
 override WG: u32 = 64u;   // rows per workgroup
 const MAXC: u32 = 16u;
 
 @compute @workgroup_size(WG)
-fn matvec_f32_f32(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r = gid.x;
+fn matvec_f32_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let r = wg.x * WG + li;
     if (r >= p.m) {
         return;
     }
-    let col0 = gid.y * NCOL;
+    let col0 = wg.y * NCOL;
     let nc = min(NCOL, p.t - col0);
     var xb: array<u32, MAXC>;
     for (var c = 0u; c < NCOL; c = c + 1u) {

@@ -7,17 +7,17 @@
 #storage_f16 7 scales read
 // scales: [M_block, K/G] f16
 
-override NCOL: u32 = 1u;  // columns per invocation (1..=16); gid.y selects the column chunk
+override NCOL: u32 = 1u;  // columns per invocation (1..=16); workgroup_id.y selects the column chunk
 override WG: u32 = 64u;   // rows per workgroup
 const MAXC: u32 = 16u;
 
 @compute @workgroup_size(WG)
-fn matvec_w8_f32(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r = gid.x;
+fn matvec_w8_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let r = wg.x * WG + li;
     if (r >= p.m) {
         return;
     }
-    let col0 = gid.y * NCOL;
+    let col0 = wg.y * NCOL;
     let nc = min(NCOL, p.t - col0);
     let words = p.k / 4u;
     let wpg = p.group / 4u;

@@ -164,6 +164,14 @@ impl Gpu {
     pub fn has_f16(&self) -> bool {
         self.f16
     }
+    /// Whether naga's runtime bounds checks are compiled into kernels (default yes; env
+    /// `KESTREL_SHADER_CHECKS=0` turns them off for benchmarking).
+    pub fn shader_checks(&self) -> bool {
+        std::env::var("KESTREL_SHADER_CHECKS")
+            .map(|v| v != "0")
+            .unwrap_or(true)
+    }
+
     /// The device limits (the adapter's maxima).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits

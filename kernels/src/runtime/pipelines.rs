@@ -58,10 +58,23 @@ impl Gpu {
         let device = self.device();
         let pipeline = self
             .scoped(|| {
-                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                let desc = wgpu::ShaderModuleDescriptor {
                     label: Some(kernel),
                     source: wgpu::ShaderSource::Wgsl(code.as_str().into()),
-                });
+                };
+                let module = if self.shader_checks() {
+                    device.create_shader_module(desc)
+                } else {
+                    // SAFETY: opt-in (env KESTREL_SHADER_CHECKS=0). Every wrapper checks buffer
+                    // sizes against its params on the host before dispatching, so kernels index
+                    // in bounds; this only removes naga's redundant per-access checks.
+                    unsafe {
+                        device.create_shader_module_trusted(
+                            desc,
+                            wgpu::ShaderRuntimeChecks::unchecked(),
+                        )
+                    }
+                };
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(kernel),
                     layout: None,
