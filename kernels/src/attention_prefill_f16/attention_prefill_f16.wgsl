@@ -15,8 +15,8 @@ struct Params {
     cap: u32,      // P_max: slots per kv head in the cache
     bk: u32,       // keys per tile (BK · D/2 ≤ TILE_WORDS)
     scale: f32,    // 1/sqrt(D)
-    _pad0: u32,
-    _pad1: u32,
+    chunk: u32,    // keys per split (split-K over wg.z); u32::MAX when unsplit
+    nsplit: u32,   // 1: normalised output; > 1: partials for attention_decode_merge_f32
 }
 
 const BQ: u32 = 64u;
@@ -26,7 +26,8 @@ const BQ: u32 = 64u;
 #storage_f16 2 kc read
 #storage_f16 3 vc read
 // kc, vc: [Hkv, cap, D] f16; query t (position past + t) sees slots 0 ..= past + t.
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;  // [T, H, D]
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+// dst: nsplit == 1: out [T, H, D]; else partials [T, H, nsplit, D + 2] (acc, m, l)
 
 
 fn kc_raw(j: u32) -> u32 {
@@ -72,8 +73,10 @@ fn attention_prefill_f16(
     var l = 0.0;
     let kv_words = hk * p.cap * half;
 
-    for (var kb = 0u; kb < wg_keys; kb += p.bk) {
-        let nk = min(p.bk, wg_keys - kb);
+    let key_lo = wg.z * p.chunk;
+    let key_hi = min(wg_keys, key_lo + min(p.chunk, wg_keys));
+    for (var kb = key_lo; kb < key_hi; kb += p.bk) {
+        let nk = min(p.bk, key_hi - kb);
         workgroupBarrier();
         let src = kv_words + kb * half;
         for (var w = 4u * lid; w < nk * half; w += 4u * BQ) {
@@ -112,15 +115,26 @@ fn attention_prefill_f16(
         m = m_new;
     }
 
-    if (t < p.t) {
+    if (t < p.t && p.nsplit == 1u) {
         let obase = (t * p.h + head) * p.d;
         let inv_l = 1.0 / l;
         for (var i = 0u; i < d4; i++) {
             let v = acc[i] * inv_l;
-            out[obase + 4u * i] = v.x;
-            out[obase + 4u * i + 1u] = v.y;
-            out[obase + 4u * i + 2u] = v.z;
-            out[obase + 4u * i + 3u] = v.w;
+            dst[obase + 4u * i] = v.x;
+            dst[obase + 4u * i + 1u] = v.y;
+            dst[obase + 4u * i + 2u] = v.z;
+            dst[obase + 4u * i + 3u] = v.w;
         }
+    } else if (t < p.t) {
+        let obase = ((t * p.h + head) * p.nsplit + wg.z) * (p.d + 2u);
+        for (var i = 0u; i < d4; i++) {
+            let v = acc[i];
+            dst[obase + 4u * i] = v.x;
+            dst[obase + 4u * i + 1u] = v.y;
+            dst[obase + 4u * i + 2u] = v.z;
+            dst[obase + 4u * i + 3u] = v.w;
+        }
+        dst[obase + p.d] = m;
+        dst[obase + p.d + 1u] = l;
     }
 }

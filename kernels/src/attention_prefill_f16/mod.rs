@@ -7,14 +7,16 @@
 //! - Layouts: q read from the fused qkv buffer `[T, stride]` at `q_col` (see `crate::heads`);
 //!   K/V: the prefix cache `[Hkv, cap, D]` f16 that must already hold slots `0 .. past + T`
 //!   (record `rope_kv_append_f16` first — so chunked prefill works); `out: [T, H, D]` f32.
-//! - Dispatch: workgroup per (block of 64 queries, head) = `[ceil(T/64), H, 1]`; one invocation
+//! - Dispatch: workgroup per (block of 64 queries, head, key split) = `[ceil(T/64), H, splits]`; one invocation
 //!   per query; K/V tiles of `min(64, 4096/D)` keys staged in workgroup memory (16 KiB) and
 //!   shared by the block.
 //! - Limits: [`HeadDims::check_attention`] (D % 16 == 0, D ≤ 256), `past + T ≤ cap`, `T ≥ 1`.
 //!   lavapipe (Mesa gallivm) silently stops any invocation after 65,535 loop iterations in
-//!   total, so loops run over 16-dim blocks (≈ 2 + D/8 iterations per key): one query can see
-//!   up to ≈ 6,000 keys at D = 64 and ≈ 3,500 at D = 128 on lavapipe (no limit on real GPUs).
-//!   The wrapper rejects longer contexts on a CPU adapter with `KernelError::Limit`.
+//!   total, so loops run over 16-dim blocks (≈ 2 + D/8 iterations per key) and contexts longer
+//!   than one invocation's budget (≈ 3,900 keys at D = 64, ≈ 2,100 at D = 128) are split over
+//!   workgroups ([`PrefillPlan`], `wg.z`) into partials merged exactly by
+//!   `attention_decode_merge_f32` — [`AttentionPrefill::encode_split`] with scratch; plain
+//!   `encode` returns `KernelError::Limit` for them. The plan is the same on every adapter.
 //! - Tolerance vs `reference` (f64 softmax on the same f16 K/V): tests assert nMSE ≤ 1e-9
 //!   (measured ~1e-13; q is f32 so only summation order and `exp` differ).
 
@@ -24,7 +26,9 @@ mod tests;
 
 use std::sync::Arc;
 
+use crate::attention_decode_f16::AttentionMergeParams;
 use crate::heads::{HeadDims, QkvLayout};
+use crate::runtime::recorder::fold_workgroups;
 use crate::shape::{elems, ensure, need_bytes};
 use crate::{BufferBinding, Gpu, KernelError, Recorder};
 
@@ -52,8 +56,42 @@ pub struct AttentionPrefillParams {
     pub bk: u32,
     /// 1/sqrt(D).
     pub scale: f32,
-    /// Padding.
-    pub _pad: [u32; 2],
+    /// Keys per split (`u32::MAX` when unsplit).
+    pub chunk: u32,
+    /// Splits (1 = normalised output straight to `out`).
+    pub nsplit: u32,
+}
+
+/// How prefill splits the key range (split-K over `wg.z`) so that one invocation stays within
+/// lavapipe's loop budget; the splits are merged by `attention_decode_merge_f32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefillPlan {
+    /// Keys per split (`u32::MAX` when unsplit).
+    pub chunk: u32,
+    /// Number of splits (1 = one dispatch, no scratch).
+    pub nsplit: u32,
+}
+
+impl PrefillPlan {
+    /// The plan for queries seeing up to `keys` keys at head dim `d` (the same on every adapter,
+    /// so results do not depend on the device).
+    pub fn new(keys: u32, d: u32) -> Self {
+        if loop_iterations(u64::from(keys), d) <= CPU_LOOP_BUDGET {
+            return PrefillPlan {
+                chunk: u32::MAX,
+                nsplit: 1,
+            };
+        }
+        let bk = keys_per_tile(d);
+        let mut chunk = keys.div_ceil(bk) * bk;
+        while chunk > bk && loop_iterations(u64::from(chunk), d) > CPU_LOOP_BUDGET {
+            chunk -= bk;
+        }
+        PrefillPlan {
+            chunk,
+            nsplit: keys.div_ceil(chunk),
+        }
+    }
 }
 
 /// Keys per workgroup-memory tile for head dim `d` (tile = 2048 packed f16 pairs).
@@ -61,9 +99,11 @@ pub(crate) fn keys_per_tile(d: u32) -> u32 {
     (4096 / d.max(1)).min(64)
 }
 
-/// lavapipe stops an invocation after this many loop iterations in total (Mesa gallivm's loop
-/// limiter, 65,535), leaving a margin.
-pub(crate) const CPU_LOOP_BUDGET: u64 = 60_000;
+/// Loop-iteration budget per invocation. lavapipe stops an invocation after 65,535 loop
+/// iterations in total (Mesa gallivm's loop limiter); [`loop_iterations`] undercounts the
+/// compiled loops by a few percent (measured: 3,200 keys at D = 128 already lost keys), so the
+/// budget keeps a wide margin.
+pub(crate) const CPU_LOOP_BUDGET: u64 = 40_000;
 
 /// Loop iterations one invocation runs to attend over `keys` keys of head dim `d` (the WGSL's
 /// block loops: 2 per key + 2·D/16 per key, loader and rescale per tile, q load and store).
@@ -73,21 +113,10 @@ pub(crate) fn loop_iterations(keys: u64, d: u32) -> u64 {
     keys * (2 + d / 8) + keys.div_ceil(bk) * (10 + d / 16) + d / 2
 }
 
-/// `Err(Limit)` when a CPU (lavapipe) adapter would silently truncate the kernel's loops.
-pub(crate) fn check_cpu_loop_budget(gpu: &Gpu, keys: u64, d: u32) -> Result<(), KernelError> {
-    let its = loop_iterations(keys, d);
-    if gpu.adapter_info().device_type == wgpu::DeviceType::Cpu && its > CPU_LOOP_BUDGET {
-        return Err(KernelError::Limit(format!(
-            "attention over {keys} keys at D = {d} needs {its} loop iterations per invocation; \
-             CPU adapters (lavapipe) stop at 65,535"
-        )));
-    }
-    Ok(())
-}
-
 /// The compiled kernel.
 pub struct AttentionPrefill {
     pipeline: Arc<wgpu::ComputePipeline>,
+    merge: Arc<wgpu::ComputePipeline>,
 }
 
 impl AttentionPrefill {
@@ -98,11 +127,28 @@ impl AttentionPrefill {
             include_str!("attention_prefill_f16.wgsl")
         );
         let pipeline = gpu.pipeline("attention_prefill_f16", SRC, "attention_prefill_f16", &[])?;
-        Ok(Self { pipeline })
+        let merge = gpu.pipeline(
+            "attention_decode_merge_f32",
+            include_str!("../attention_decode_f16/attention_decode_merge_f32.wgsl"),
+            "attention_decode_merge_f32",
+            &[],
+        )?;
+        Ok(Self { pipeline, merge })
+    }
+
+    /// Scratch bytes [`Self::encode_split`] needs for `t` queries after `past` cached tokens
+    /// (0 when the key range is not split).
+    pub fn scratch_bytes(dims: HeadDims, t: u32, past: u32) -> u64 {
+        let plan = PrefillPlan::new(past.saturating_add(t), dims.d);
+        if plan.nsplit == 1 {
+            return 0;
+        }
+        u64::from(t) * u64::from(dims.h) * u64::from(plan.nsplit) * (u64::from(dims.d) + 2) * 4
     }
 
     /// Records attention for `t` queries at positions `past .. past + t` over a prefix cache
-    /// of `cap` slots per kv head.
+    /// of `cap` slots per kv head — one dispatch. Contexts long enough to need a key split
+    /// ([`Self::scratch_bytes`] > 0) are `KernelError::Limit`: use [`Self::encode_split`].
     #[allow(clippy::too_many_arguments)]
     pub fn encode<'a>(
         &self,
@@ -117,13 +163,35 @@ impl AttentionPrefill {
         past: u32,
         cap: u32,
     ) -> Result<(), KernelError> {
+        self.encode_split(
+            rec, qkv, k_cache, v_cache, out, None, dims, layout, t, past, cap,
+        )
+    }
+
+    /// [`Self::encode`] with a scratch buffer of ≥ [`Self::scratch_bytes`] for long contexts:
+    /// the key range is split across workgroups (partials in `scratch`) and merged exactly by
+    /// a second dispatch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode_split<'a>(
+        &self,
+        rec: &mut Recorder<'_>,
+        qkv: impl Into<BufferBinding<'a>>,
+        k_cache: impl Into<BufferBinding<'a>>,
+        v_cache: impl Into<BufferBinding<'a>>,
+        out: impl Into<BufferBinding<'a>>,
+        scratch: Option<BufferBinding<'a>>,
+        dims: HeadDims,
+        layout: QkvLayout,
+        t: u32,
+        past: u32,
+        cap: u32,
+    ) -> Result<(), KernelError> {
         dims.check_attention()?;
         layout.check(dims)?;
         ensure(t >= 1, || "attention_prefill: T must be ≥ 1".into())?;
         ensure(u64::from(past) + u64::from(t) <= u64::from(cap), || {
             format!("attention_prefill: past ({past}) + T ({t}) exceeds the cache ({cap} slots)")
         })?;
-        check_cpu_loop_budget(rec.gpu(), u64::from(past) + u64::from(t), dims.d)?;
         let (qkv, k_cache, v_cache, out) = (qkv.into(), k_cache.into(), v_cache.into(), out.into());
         let n_q = elems("qkv", &[t.into(), layout.stride.into()])?;
         let n_cache = elems("kv cache", &[dims.hkv.into(), cap.into(), dims.d.into()])?;
@@ -132,6 +200,7 @@ impl AttentionPrefill {
         need_bytes("k_cache", &k_cache, u64::from(n_cache) * 2)?;
         need_bytes("v_cache", &v_cache, u64::from(n_cache) * 2)?;
         need_bytes("out", &out, u64::from(n_out) * 4)?;
+        let plan = PrefillPlan::new(past + t, dims.d);
         let params = AttentionPrefillParams {
             t,
             h: dims.h,
@@ -143,13 +212,41 @@ impl AttentionPrefill {
             cap,
             bk: keys_per_tile(dims.d),
             scale: 1.0 / (dims.d as f32).sqrt(),
-            _pad: [0; 2],
+            chunk: plan.chunk,
+            nsplit: plan.nsplit,
         };
+        let groups = [t.div_ceil(64), dims.h, plan.nsplit];
+        if plan.nsplit == 1 {
+            return rec.dispatch(
+                &self.pipeline,
+                &params,
+                &[qkv, k_cache, v_cache, out],
+                groups,
+            );
+        }
+        let need = Self::scratch_bytes(dims, t, past);
+        let scratch = scratch.ok_or_else(|| {
+            KernelError::Limit(format!(
+                "attention_prefill over {} keys at D = {} needs a key split: use encode_split with {need} B of scratch",
+                past + t,
+                dims.d
+            ))
+        })?;
+        need_bytes("scratch", &scratch, need)?;
         rec.dispatch(
             &self.pipeline,
             &params,
-            &[qkv, k_cache, v_cache, out],
-            [t.div_ceil(64), dims.h, 1],
-        )
+            &[qkv, k_cache, v_cache, scratch],
+            groups,
+        )?;
+        let rows = t * dims.h;
+        let merge = AttentionMergeParams {
+            rows,
+            d: dims.d,
+            nc: plan.nsplit,
+            _pad: 0,
+        };
+        let wg = fold_workgroups(rec.gpu(), rows);
+        rec.dispatch(&self.merge, &merge, &[scratch, out], wg)
     }
 }

@@ -120,34 +120,59 @@ fn head_dim_256_and_long_context() {
 }
 
 #[test]
-fn cpu_loop_budget_is_a_limit_error() {
-    // On lavapipe, 20,000 keys at D = 128 would be truncated silently: refuse it instead.
+fn long_context_splits_keys_and_merges_exactly() {
+    // 12,000 keys at D = 128 exceed one lavapipe invocation: plain encode refuses, the split
+    // path (partials + LSE merge) matches the reference.
     let gpu = gpu();
     let dims = HeadDims {
         h: 2,
         hkv: 1,
         d: 128,
     };
-    assert!(super::loop_iterations(20_000, 128) > super::CPU_LOOP_BUDGET);
-    assert!(super::loop_iterations(3_000, 64) < super::CPU_LOOP_BUDGET);
-    if gpu.adapter_info().device_type == wgpu::DeviceType::Cpu {
-        let b = gpu.zeros("b", 16 << 20).unwrap();
-        let kern = AttentionPrefill::new(&gpu).unwrap();
-        let mut rec = Recorder::new(&gpu);
-        let r = kern.encode(
-            &mut rec,
-            &b,
-            &b,
-            &b,
-            &b,
-            dims,
-            QkvLayout::fused(dims),
-            4,
-            19_996,
-            20_000,
-        );
-        assert!(matches!(r, Err(KernelError::Limit(_))), "{r:?}");
-    }
+    let (t, past) = (3u32, 11_997u32);
+    assert!(super::PrefillPlan::new(past + t, 128).nsplit > 1);
+    assert_eq!(super::PrefillPlan::new(2000, 128).nsplit, 1);
+    let c = make(17, dims, t, past);
+    let bq = gpu.upload("qkv", &f32_bytes(&c.qkv)).unwrap();
+    let bk = gpu.upload("k", bytemuck::cast_slice(&c.k)).unwrap();
+    let bv = gpu.upload("v", bytemuck::cast_slice(&c.v)).unwrap();
+    let n_out = (t * dims.h * dims.d) as usize;
+    let bo = gpu.zeros("out", n_out as u64 * 4).unwrap();
+    let need = AttentionPrefill::scratch_bytes(dims, t, past);
+    let scratch = gpu.zeros("scratch", need).unwrap();
+    let kern = AttentionPrefill::new(&gpu).unwrap();
+    let layout = QkvLayout::fused(dims);
+    let mut rec = Recorder::new(&gpu);
+    let r = kern.encode(&mut rec, &bq, &bk, &bv, &bo, dims, layout, t, past, c.cap);
+    assert!(matches!(r, Err(KernelError::Limit(_))), "{r:?}");
+    kern.encode_split(
+        &mut rec,
+        &bq,
+        &bk,
+        &bv,
+        &bo,
+        Some((&scratch).into()),
+        dims,
+        layout,
+        t,
+        past,
+        c.cap,
+    )
+    .unwrap();
+    rec.submit().unwrap();
+    let got = gpu.read::<f32>(&bo, 0, n_out).unwrap();
+    let want = reference::attention_prefill(
+        &c.qkv,
+        layout,
+        dims,
+        t as usize,
+        past as usize,
+        c.cap as usize,
+        &c.k,
+        &c.v,
+    );
+    let e = nmse(&got, &want);
+    assert!(e <= 1e-9, "nmse {e}");
 }
 
 #[test]
