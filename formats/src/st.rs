@@ -71,6 +71,26 @@ impl StFile {
             })
     }
 
+    /// Drop `name`'s pages from this process's mapping once it has been converted, so resident
+    /// memory stays bounded by one tensor even for inputs larger than RAM (advisory; the pages
+    /// stay in the OS page cache and are re-read from the file if touched again).
+    pub fn release(&self, name: &str) {
+        if let Some(info) = self.meta.info(name) {
+            let (a, b) = info.data_offsets;
+            #[cfg(unix)]
+            // SAFETY: a read-only, file-backed shared mapping: MADV_DONTNEED only drops page-table
+            // entries; later reads fault the same bytes back in from the file. The range is in
+            // bounds (validated by `read_metadata`) and no `&mut` to the map exists.
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    self.data_start + a,
+                    b - a,
+                )
+            };
+        }
+    }
+
     /// `name` as f32 (from F32/F16/BF16).
     pub fn to_f32(&self, name: &str) -> Result<Vec<f32>, FormatError> {
         let (dtype, _) = self

@@ -196,6 +196,7 @@ pub fn convert_hf(
         let bytes = f.bytes(&s.name)?;
         let target = encode::target_dtype(s.role, opts);
         encode::write_tensor(&mut w, &s.name, dtype, bytes, &s.shape, target, opts)?;
+        f.release(&s.name);
         done += bytes.len() as u64;
         progress(done, total);
     }

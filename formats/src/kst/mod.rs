@@ -18,9 +18,10 @@
 //! names. No allocation is sized by an unchecked field. CRC32s are checked on demand by
 //! [`KstFile::verify_checksums`] (reading every byte; `open` stays O(header)).
 //!
-//! The writer ([`KstWriter`]) streams: each `add_*` writes one tensor's arrays to a side file
-//! (`<out>.data.partial`) so memory is bounded by the tensor the caller holds; `finish` writes the
-//! prefix + header to `<out>.partial`, appends the data (kernel-side copy) and renames to `<out>`.
+//! The writer ([`KstWriter`]) streams: each `add_*` writes one tensor's arrays straight into
+//! `<out>.partial` after a reserved header area, so memory is bounded by the tensor the caller
+//! holds and the data is written once; `finish` fills in the header and renames to `<out>`.
+//! The header may therefore end in ASCII spaces (JSON whitespace) up to `data_start`.
 
 mod header;
 mod reader;

@@ -177,7 +177,8 @@ impl KstFile {
         let raw: RawHeader =
             serde_json::from_str(text).map_err(|e| FormatError::HeaderJson(e.to_string()))?;
         let (header, index) = validate_header(raw, file_len - data_start)?;
-        let header_hash = fnv1a64_hex(header_bytes);
+        // Trailing JSON whitespace is the writer's reservation padding, not content.
+        let header_hash = fnv1a64_hex(header_bytes.trim_ascii_end());
         Ok(KstFile {
             storage,
             header,

@@ -176,5 +176,36 @@ fn writer_rejects_bad_tensors_and_leaves_no_file() {
     // A model without a config cannot be finished, and nothing is left behind.
     assert!(w.finish().is_err());
     assert!(!path.exists());
-    assert!(!std::path::Path::new(&format!("{}.data.partial", path.display())).exists());
+    assert!(!std::path::Path::new(&format!("{}.partial", path.display())).exists());
+}
+
+#[test]
+fn header_outgrowing_its_reservation_falls_back_to_a_copy() {
+    let path = tmp("grow");
+    let mut w = KstWriter::create(&path, Kind::Head).unwrap();
+    let vals: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+    w.add_f32("weight", &[10, 100], &vals).unwrap();
+    // Set after the first tensor and larger than the 1 MiB table reservation.
+    w.set_tokenizer_json("x".repeat(3 << 20));
+    w.add_f32("bias", &[10], &vals[..10]).unwrap();
+    w.finish().unwrap();
+    let f = KstFile::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    f.verify_checksums().unwrap();
+    assert_eq!(f.tokenizer_json().map(str::len), Some(3 << 20));
+    assert_eq!(f.tensor("weight").unwrap().to_f32_vec().unwrap(), vals);
+    assert_eq!(f.tensor("bias").unwrap().to_f32_vec().unwrap(), &vals[..10]);
+}
+
+#[test]
+fn empty_file_round_trips() {
+    let path = tmp("empty");
+    KstWriter::create(&path, Kind::Adapter)
+        .unwrap()
+        .finish()
+        .unwrap();
+    let f = KstFile::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(f.tensor_names().count(), 0);
+    assert_eq!(f.data_start() % 256, 0);
 }

@@ -2,11 +2,17 @@
 //!
 //! Every `add_*` validates its arguments with the same rules the reader applies
 //! ([`super::expected_lengths`]), so a writer cannot produce a file the reader rejects.
-//! If the writer is dropped without `finish`, its partial files are removed.
+//!
+//! Single pass: at the first tensor the writer reserves room for the header (the header so far,
+//! i.e. config + tokenizer + template + meta, plus 1 MiB for the tensor table, 256-aligned) and
+//! streams data after it into `<out>.partial`; `finish` writes the prefix and the header —
+//! padded with trailing JSON spaces to fill the reservation — at offset 0, syncs, and renames to
+//! `<out>`. If the header outgrew the reservation, it falls back to writing a fresh file and
+//! copying the data after the header. Dropping an unfinished writer removes its partial files.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use half::{bf16, f16};
@@ -15,11 +21,17 @@ use super::validate::{check_new_name, expected_lengths};
 use super::{align_up, Header, Kind, Region, TensorEntry, ALIGN, MAGIC, MAX_HEADER_LEN, VERSION};
 use crate::{DType, FormatError, ModelConfig, W4Matrix, W8Matrix};
 
+/// Slack reserved for the tensor table beyond the header known at the first tensor.
+const TABLE_RESERVE: u64 = 1 << 20;
+
 /// Streaming `.kst` writer.
 pub struct KstWriter {
     out: PathBuf,
-    data_path: PathBuf,
-    data: Option<BufWriter<File>>,
+    part: PathBuf,
+    file: Option<BufWriter<File>>,
+    /// Absolute file offset of the data section, fixed at the first tensor.
+    data_base: Option<u64>,
+    /// Bytes of data (with padding) written after `data_base`.
     pos: u64,
     header: Header,
     names: HashSet<String>,
@@ -34,18 +46,19 @@ fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
 impl KstWriter {
     /// Start writing `path` (the file appears only on a successful `finish`).
     pub fn create(path: &Path, kind: Kind) -> Result<Self, FormatError> {
-        let data_path = with_suffix(path, ".data.partial");
+        let part = with_suffix(path, ".partial");
         let f = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&data_path)
-            .map_err(|e| FormatError::io(&data_path, e))?;
+            .open(&part)
+            .map_err(|e| FormatError::io(&part, e))?;
         Ok(KstWriter {
             out: path.to_path_buf(),
-            data_path,
-            data: Some(BufWriter::with_capacity(1 << 20, f)),
+            part,
+            file: Some(BufWriter::with_capacity(1 << 20, f)),
+            data_base: None,
             pos: 0,
             header: Header {
                 kind,
@@ -82,21 +95,37 @@ impl KstWriter {
         self.pos
     }
 
+    fn finished_err(&self) -> FormatError {
+        FormatError::io(&self.part, std::io::Error::other("writer already finished"))
+    }
+
     fn write_region(&mut self, bytes: &[u8]) -> Result<Region, FormatError> {
-        let w = self.data.as_mut().ok_or_else(|| {
-            FormatError::io(
-                &self.data_path,
-                std::io::Error::other("writer already finished"),
+        if self.data_base.is_none() {
+            let known = serde_json::to_vec(&self.header)
+                .map_err(|e| FormatError::HeaderJson(e.to_string()))?;
+            let base = align_up(
+                super::PREFIX_LEN + known.len() as u64 + TABLE_RESERVE,
+                ALIGN,
             )
+            .unwrap_or(u64::MAX);
+            let f = self.file.as_mut().ok_or_else(|| {
+                FormatError::io(&self.part, std::io::Error::other("writer already finished"))
+            })?;
+            f.seek(SeekFrom::Start(base))
+                .map_err(|e| FormatError::io(&self.part, e))?;
+            self.data_base = Some(base);
+        }
+        let part = self.part.clone();
+        let w = self.file.as_mut().ok_or_else(|| {
+            FormatError::io(&part, std::io::Error::other("writer already finished"))
         })?;
         let offset = self.pos;
-        w.write_all(bytes)
-            .map_err(|e| FormatError::io(&self.data_path, e))?;
+        w.write_all(bytes).map_err(|e| FormatError::io(&part, e))?;
         let end = offset + bytes.len() as u64;
         let padded = align_up(end, ALIGN).unwrap_or(end);
         let zeros = [0u8; ALIGN as usize];
         w.write_all(&zeros[..(padded - end) as usize])
-            .map_err(|e| FormatError::io(&self.data_path, e))?;
+            .map_err(|e| FormatError::io(&part, e))?;
         self.pos = padded;
         Ok(Region {
             offset,
@@ -239,7 +268,7 @@ impl KstWriter {
         )
     }
 
-    /// Write prefix + header + data to `<out>.partial`, then rename it to `<out>`.
+    /// Write the prefix and header, sync, and rename `<out>.partial` to `<out>`.
     pub fn finish(mut self) -> Result<(), FormatError> {
         if let Some(c) = &self.header.config {
             c.validate()?;
@@ -248,53 +277,61 @@ impl KstWriter {
                 "a model file needs a config (set_config)".into(),
             ));
         }
-        let mut data = self.data.take().ok_or_else(|| {
-            FormatError::io(
-                &self.data_path,
-                std::io::Error::other("writer already finished"),
-            )
-        })?;
-        data.flush()
-            .map_err(|e| FormatError::io(&self.data_path, e))?;
-        let mut data = data
-            .into_inner()
-            .map_err(|e| FormatError::io(&self.data_path, e.into_error()))?;
-        let json =
+        let file = self.file.take().ok_or_else(|| self.finished_err())?;
+        let part = self.part.clone();
+        let io = |e| FormatError::io(&part, e);
+        let mut file = file.into_inner().map_err(|e| io(e.into_error()))?;
+        let mut json =
             serde_json::to_vec(&self.header).map_err(|e| FormatError::HeaderJson(e.to_string()))?;
-        if json.len() as u64 > MAX_HEADER_LEN {
+        let needed = align_up(super::PREFIX_LEN + json.len() as u64, ALIGN).unwrap_or(u64::MAX);
+        if needed - super::PREFIX_LEN > MAX_HEADER_LEN {
             return Err(FormatError::BadHeaderLength {
                 len: json.len() as u64,
                 reason: format!("larger than the {MAX_HEADER_LEN}-byte cap"),
             });
         }
-        let tmp = with_suffix(&self.out, ".partial");
-        let io = |e| FormatError::io(&tmp, e);
-        let mut f = BufWriter::new(File::create(&tmp).map_err(io)?);
-        f.write_all(&MAGIC).map_err(io)?;
-        f.write_all(&VERSION.to_le_bytes()).map_err(io)?;
-        f.write_all(&0u32.to_le_bytes()).map_err(io)?;
-        f.write_all(&(json.len() as u64).to_le_bytes())
-            .map_err(io)?;
-        f.write_all(&json).map_err(io)?;
-        let header_end = super::PREFIX_LEN + json.len() as u64;
-        let pad = align_up(header_end, ALIGN).unwrap_or(header_end) - header_end;
-        f.write_all(&vec![0u8; pad as usize]).map_err(io)?;
-        let mut f = f.into_inner().map_err(|e| io(e.into_error()))?;
-        data.seek(SeekFrom::Start(0))
-            .map_err(|e| FormatError::io(&self.data_path, e))?;
-        // `io::copy` between files uses copy_file_range on Linux: a kernel-side copy.
-        std::io::copy(&mut data, &mut f).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        drop(f);
-        std::fs::rename(&tmp, &self.out).map_err(|e| FormatError::io(&self.out, e))?;
+        let base = self.data_base.unwrap_or(needed);
+        if needed <= base {
+            // Fill the reservation: trailing spaces are valid JSON whitespace.
+            json.resize((base - super::PREFIX_LEN) as usize, b' ');
+            file.seek(SeekFrom::Start(0)).map_err(io)?;
+            write_prefix(&mut file, &json).map_err(io)?;
+            if self.data_base.is_none() {
+                file.set_len(base).map_err(io)?;
+            }
+            file.sync_all().map_err(io)?;
+            drop(file);
+        } else {
+            // The header outgrew its reservation: write a fresh file and copy the data after it.
+            let tmp = with_suffix(&self.out, ".partial2");
+            let io2 = |e| FormatError::io(&tmp, e);
+            let mut out = File::create(&tmp).map_err(io2)?;
+            json.resize((needed - super::PREFIX_LEN) as usize, b' ');
+            write_prefix(&mut out, &json).map_err(io2)?;
+            file.seek(SeekFrom::Start(base)).map_err(io)?;
+            std::io::copy(&mut file.take(self.pos), &mut out).map_err(io2)?;
+            out.sync_all().map_err(io2)?;
+            std::fs::rename(&tmp, &part).map_err(io2)?;
+        }
+        std::fs::rename(&part, &self.out).map_err(|e| FormatError::io(&self.out, e))?;
         Ok(())
     }
 }
 
+fn write_prefix(f: &mut File, json: &[u8]) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(super::PREFIX_LEN as usize);
+    head.extend_from_slice(&MAGIC);
+    head.extend_from_slice(&VERSION.to_le_bytes());
+    head.extend_from_slice(&0u32.to_le_bytes());
+    head.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    f.write_all(&head)?;
+    f.write_all(json)
+}
+
 impl Drop for KstWriter {
     fn drop(&mut self) {
-        self.data = None;
-        let _ = std::fs::remove_file(&self.data_path);
-        let _ = std::fs::remove_file(with_suffix(&self.out, ".partial"));
+        self.file = None;
+        let _ = std::fs::remove_file(&self.part);
+        let _ = std::fs::remove_file(with_suffix(&self.out, ".partial2"));
     }
 }
