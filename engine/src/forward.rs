@@ -16,6 +16,7 @@
 //! Single-path generation appends each new token to the prefix segment (a T = 1 prefill step), so
 //! the session's token bookkeeping alone decides what a later request can reuse.
 
+use kestrel_kernels::attention_decode_f16::{AttentionDecode, DecodeBuffers, DecodeShape};
 use kestrel_kernels::attention_prefill_f16::AttentionPrefill;
 use kestrel_kernels::heads::{HeadDims, QkvLayout};
 use kestrel_kernels::rmsnorm_f32::RmsNorm;
@@ -81,6 +82,7 @@ pub(crate) struct Kernels {
     rmsnorm: RmsNorm,
     rope_kv: RopeKvAppend,
     attention_prefill: AttentionPrefill,
+    attention_decode: AttentionDecode,
     swiglu: Swiglu,
 }
 
@@ -90,6 +92,7 @@ impl Kernels {
             rmsnorm: RmsNorm::new(gpu)?,
             rope_kv: RopeKvAppend::new(gpu)?,
             attention_prefill: AttentionPrefill::new(gpu)?,
+            attention_decode: AttentionDecode::new(gpu)?,
             swiglu: Swiglu::new(gpu)?,
         })
     }
@@ -114,6 +117,8 @@ pub(crate) struct State {
     /// Rows of `logits` holding the latest result.
     pub logit_rows: usize,
     pub profiler: Profiler,
+    s_len: wgpu::Buffer,           // [LOGIT_ROWS] u32 suffix lengths for multi-path decode
+    attn_scratch: Option<wgpu::Buffer>, // split-K partials of attention_decode
 }
 
 impl State {
@@ -143,6 +148,8 @@ impl State {
             logits: gpu.zeros("logits", f(LOGIT_ROWS * c.vocab_size))?,
             logit_rows: 0,
             profiler: Profiler::new(),
+            s_len: gpu.zeros("s_len", f(LOGIT_ROWS))?,
+            attn_scratch: None,
         })
     }
 }
@@ -280,6 +287,103 @@ impl Engine {
             out.extend(self.read_logits(st)?);
         }
         Ok(out)
+    }
+
+    /// One decode step of `tokens.len()` paths in lockstep over the shared prefix (`p_len`
+    /// tokens): path n's token is at suffix slot `step` (position `p_len + step`). Appends each
+    /// path's K/V to its suffix segment and leaves `[N, V]` logits in `st.logits`. One weight read
+    /// serves all paths (the matmuls run with T = N columns); the prefix is read once per step
+    /// for all paths' queries.
+    pub(crate) fn forward_decode(
+        &self,
+        st: &mut State,
+        kv: &KvCache,
+        tokens: &[u32],
+        p_len: usize,
+        step: usize,
+        lora: Option<&Adapter>,
+    ) -> Result<()> {
+        let n = tokens.len();
+        if n == 0 || n > LOGIT_ROWS || n > kv.shape.paths || step >= kv.shape.suffix {
+            return Err(EngineError::BadParameter(format!(
+                "decode step {step} of {n} paths does not fit the cache {:?}",
+                kv.shape
+            )));
+        }
+        let c = &self.config;
+        let (hidden, inter, eps) = (c.hidden_size as u32, c.intermediate_size as u32, c.rms_norm_eps as f32);
+        let (dims, nn) = (self.dims(), n as u32);
+        let layout = QkvLayout::fused(dims);
+        let shape = DecodeShape {
+            n: nn,
+            p_len: p_len as u32,
+            p_cap: kv.shape.prefix as u32,
+            n_max: kv.shape.paths as u32,
+            s_cap: kv.shape.suffix as u32,
+            s_max: step as u32 + 1,
+        };
+        let need = AttentionDecode::scratch_bytes(dims, &shape) * 4;
+        let gpu = &*self.gpu;
+        if st.attn_scratch.as_ref().is_none_or(|b| b.size() < need) {
+            let full = DecodeShape { n: kv.shape.paths as u32, s_max: kv.shape.suffix as u32, ..shape };
+            let bytes = (AttentionDecode::scratch_bytes(dims, &full) * 4).max(need);
+            st.attn_scratch = Some(gpu.zeros("attention_decode scratch", bytes)?);
+        }
+        let positions = vec![(p_len + step) as u32; n];
+        let s_len = vec![step as u32 + 1; n];
+        gpu.write(&st.ids, 0, bytemuck::cast_slice(tokens));
+        gpu.write(&st.positions, 0, bytemuck::cast_slice(&positions));
+        gpu.write(&st.s_len, 0, bytemuck::cast_slice(&s_len));
+        let k = &self.kernels;
+        let w = &self.weights;
+        let scratch = st.attn_scratch.as_ref().ok_or_else(|| EngineError::Unsupported("no scratch".into()))?;
+        let mut rec = Recorder::new(gpu);
+        embedding(&mut rec, &w.embed_tokens, &st.ids, &st.x, nn)?; // x: [N, hidden]
+        for (i, (layer, lkv)) in w.layers.iter().zip(&kv.layers).enumerate() {
+            let ll = lora.map(|a| (a, &a.layers[i]));
+            let group = |pick: fn(&crate::adapter::LayerLora) -> &Option<LoraGroup>| {
+                ll.and_then(|(a, l)| pick(l).as_ref().map(|g| (a, g)))
+            };
+            k.rmsnorm.encode(&mut rec, &st.x, &layer.input_layernorm, &st.xn, nn, hidden, eps)?;
+            let qkv_lora = shrink(&mut rec, &st.xn, &st.h, group(|l| &l.qkv), nn, hidden)?;
+            let ep = Epilogue { bias: layer.qkv_bias.as_ref(), lora: qkv_lora, ..Epilogue::default() };
+            matmul(&mut rec, &layer.qkv_proj, &st.xn, &st.qkv, nn, &ep)?; // qkv: [N, (H+2Hkv)·D]
+            let bufs = RopeKvBuffers {
+                qkv: (&st.qkv).into(),
+                positions: (&st.positions).into(),
+                inv_freq: (&st.inv_freq).into(),
+                k_cache: (&lkv.k_suf).into(),
+                v_cache: (&lkv.v_suf).into(),
+            };
+            let seg = KvSegment::suffix(kv.shape.paths as u32, kv.shape.suffix as u32, 1, p_len as u32);
+            k.rope_kv.encode(&mut rec, bufs, nn, dims, layout, seg, true)?;
+            let bufs = DecodeBuffers {
+                q: (&st.qkv).into(),
+                k_pre: (&lkv.k_pre).into(),
+                v_pre: (&lkv.v_pre).into(),
+                k_suf: (&lkv.k_suf).into(),
+                v_suf: (&lkv.v_suf).into(),
+                s_len: (&st.s_len).into(),
+                scratch: scratch.into(),
+                out: (&st.attn).into(),
+            };
+            k.attention_decode.encode(&mut rec, bufs, dims, layout, shape)?; // attn: [N, H·D]
+            let o_lora = shrink(&mut rec, &st.attn, &st.h, group(|l| &l.o), nn, dims.h * dims.d)?;
+            let residual = Epilogue { accumulate: true, lora: o_lora, ..Epilogue::default() };
+            matmul(&mut rec, &layer.o_proj, &st.attn, &st.x, nn, &residual)?;
+            k.rmsnorm.encode(&mut rec, &st.x, &layer.post_attention_layernorm, &st.xn, nn, hidden, eps)?;
+            let gu_lora = shrink(&mut rec, &st.xn, &st.h, group(|l| &l.gate_up), nn, hidden)?;
+            let ep = Epilogue { lora: gu_lora, ..Epilogue::default() };
+            matmul(&mut rec, &layer.gate_up_proj, &st.xn, &st.gu, nn, &ep)?;
+            k.swiglu.encode(&mut rec, &st.gu, &st.act, nn, inter)?;
+            let down_lora = shrink(&mut rec, &st.act, &st.h, group(|l| &l.down), nn, inter)?;
+            let residual = Epilogue { accumulate: true, lora: down_lora, ..Epilogue::default() };
+            matmul(&mut rec, &layer.down_proj, &st.act, &st.x, nn, &residual)?;
+        }
+        let rows: Vec<usize> = (0..n).collect();
+        self.encode_lm_head(&mut rec, st, &rows)?;
+        rec.submit()?;
+        Ok(())
     }
 
     /// Copy rows of the residual stream into `last`, normalise, and project to logits.

@@ -317,6 +317,89 @@ impl<'e> Session<'e> {
     }
 }
 
+/// One of several reasoning paths.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathOutput {
+    pub tokens: Vec<u32>,
+    pub finish: FinishReason,
+}
+
+/// Most paths decoded together.
+pub const MAX_PATHS: usize = crate::forward::LOGIT_ROWS;
+
+impl Session<'_> {
+    /// Parallel test-time scaling: decode `n` paths (1..=16) in lockstep as one batch over the
+    /// shared prompt KV. The prompt is encoded once (by the base weights unless
+    /// `adapter_prompt`); each path has its own suffix segment and its own random stream
+    /// (`(seed, step, path)`), and one weight read per step serves all paths. Greedy paths are
+    /// identical; with temperature they explore. A path stops at a stop token; the step loop ends
+    /// when all have stopped or `max_tokens` is reached.
+    pub fn generate_paths(&mut self, prompt: &[u32], n: usize, params: &GenerateParams) -> Result<Vec<PathOutput>> {
+        if n == 0 || n > MAX_PATHS {
+            return Err(EngineError::BadParameter(format!("paths must be in 1..={MAX_PATHS}, got {n}")));
+        }
+        self.check_tokens(prompt)?;
+        params.sampling.validate()?;
+        let limit = self.engine.max_context;
+        if prompt.len() + params.max_tokens > limit {
+            return Err(EngineError::ContextOverflow {
+                what: "prompt + max tokens",
+                needed: prompt.len() + params.max_tokens,
+                limit,
+            });
+        }
+        let decode_lora = self.decode_adapter(params)?;
+        let prompt_lora = if params.adapter_prompt { decode_lora } else { None };
+        let stop = params.stop_tokens.clone().unwrap_or_else(|| self.engine.config.eos_token_ids.clone());
+        let cancel = params.cancel.as_ref();
+        self.kv.ensure_suffix(&self.engine.gpu, n, params.max_tokens.max(1))?;
+        self.timings = Timings { prompt_tokens: prompt.len(), ..Timings::default() };
+        let engine = self.engine;
+        let v = engine.config.vocab_size;
+        let t0 = Instant::now();
+        let first = self.prefill(prompt, cancel, LogitRows::Last, prompt_lora)?;
+        self.timings.prefill = t0.elapsed();
+        let mut out: Vec<PathOutput> =
+            (0..n).map(|_| PathOutput { tokens: Vec::new(), finish: FinishReason::MaxTokens }).collect();
+        let mut done = vec![false; n];
+        let mut logits = first;
+        let lora = self.lora(decode_lora);
+        let t0 = Instant::now();
+        for step in 0..params.max_tokens {
+            let mut next = Vec::with_capacity(n);
+            for p in 0..n {
+                // The first token of every path comes from the prompt's last row.
+                let row = if step == 0 { &logits[..v] } else { &logits[p * v..(p + 1) * v] };
+                if row.iter().any(|x| !x.is_finite()) {
+                    return Err(EngineError::NonFiniteLogits { step });
+                }
+                let id = crate::sampling::sample_cpu(row, &params.sampling, step as u64, p as u64);
+                if !done[p] {
+                    out[p].tokens.push(id);
+                    if stop.contains(&id) {
+                        done[p] = true;
+                        out[p].finish = FinishReason::Stop;
+                    }
+                }
+                next.push(id);
+            }
+            self.timings.generated = step + 1;
+            if done.iter().all(|&d| d) || step + 1 == params.max_tokens {
+                break;
+            }
+            if cancel.is_some_and(CancelToken::is_cancelled) {
+                return Err(EngineError::Cancelled);
+            }
+            let p_len = self.prefix.len();
+            engine.forward_decode(&mut self.state, &self.kv, &next, p_len, step, lora)?;
+            self.state.logit_rows = n;
+            logits = engine.read_logits(&self.state)?;
+        }
+        self.timings.decode = t0.elapsed();
+        Ok(out)
+    }
+}
+
 /// Iterator of generated tokens (see [`Session::stream`]).
 pub struct TokenStream<'s, 'e> {
     session: &'s mut Session<'e>,

@@ -30,9 +30,27 @@ pub fn assets() -> PathBuf {
     dir
 }
 
-/// A fresh, empty directory for one test's outputs.
+/// A fresh, empty directory for one test's outputs, unique per call (tests run in parallel).
+/// Directories of earlier test processes are removed on first use.
 pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-scratch").join(name);
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static CLEAN: std::sync::Once = std::sync::Once::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-scratch");
+    let pid = std::process::id().to_string();
+    CLEAN.call_once(|| {
+        // Best effort: another test binary may be running concurrently, so only remove
+        // directories of processes that no longer exist.
+        for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let stale = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()).is_some_and(|p| {
+                !Path::new(&format!("/proc/{p}")).exists()
+            });
+            if stale {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    });
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = root.join(pid).join(format!("{name}-{n}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
