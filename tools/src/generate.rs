@@ -32,6 +32,10 @@ pub struct Args {
     /// base model's prompt KV.
     #[arg(long)]
     pub adapter_prompt: bool,
+    /// Decode N paths (1..=16) in parallel over the shared prompt (use a temperature so they
+    /// differ); each path is printed when all are done.
+    #[arg(long, default_value_t = 1)]
+    pub paths: usize,
     /// Print timing (prefill and decode tok/s) on stderr at the end.
     #[arg(long)]
     pub stats: bool,
@@ -64,6 +68,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut session = engine.session()?;
     let mut out = std::io::stdout().lock();
+    if args.paths > 1 {
+        let paths = session.generate_paths(&prompt, args.paths, &params)?;
+        for (i, p) in paths.iter().enumerate() {
+            writeln!(out, "--- path {i} ({:?}) ---", p.finish)?;
+            writeln!(out, "{}", engine.tokenizer().decode(&p.tokens, true)?)?;
+        }
+        return Ok(());
+    }
     session.generate(&prompt, &params, |t| {
         let _ = write!(out, "{}", t.text);
         let _ = out.flush();
