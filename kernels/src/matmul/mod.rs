@@ -8,7 +8,7 @@
 //!   (the `lora_shrink` output). LoRA on/off and scale are per dispatch; scale 0 leaves the
 //!   base result bit for bit.
 //! - Kernel choice: T ≤ [`DECODE_MAX_T`] uses the matrix–vector kernels (`matvec_<w>_f32`, one
-//!   invocation per row, all T columns from one weight read; a column's arithmetic does not
+//!   invocation per row, up to 16 columns (4 for W4) from one weight read; a column's arithmetic does not
 //!   depend on T, so batched columns equal single-column runs bit for bit). Larger T uses the
 //!   register-tiled `gemm_w4_f32` for W4; W8/F16/F32 (embeddings, heads, unquantized tests) use
 //!   the matvec kernels over 16-column chunks (`gid.y`), still one dispatch per row block.
@@ -199,7 +199,13 @@ pub(crate) fn encode_matvec(
     common: &[BufferBinding<'_>; 5],
     n_arrays: usize,
 ) -> Result<(), KernelError> {
-    let ncol = params.t.min(DECODE_MAX_T);
+    // matvec_w4_f32 keeps columns in vec4 components (4 per invocation); the others use arrays.
+    let max_cols = if id == crate::matvec_w4_f32::ID {
+        4
+    } else {
+        DECODE_MAX_T
+    };
+    let ncol = params.t.min(max_cols);
     let pipe = rec
         .gpu()
         .pipeline(id, src, id, &[("NCOL", f64::from(ncol)), ("WG", 64.0)])?;
