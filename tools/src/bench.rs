@@ -14,9 +14,13 @@
 //! adapters). Each part's method is in its module: `engine_runs`, `kernel_paths`, `host_bw`,
 //! `model_bytes`, `sysmem`; the JSON schema is in `report`.
 //!
+//! With `--adapter`, the LoRA adapter is loaded and decode runs alternate between the base and
+//! the adapter on (`Mode::Reasoning`); `lora_step_ratio` = median step (on) / median step (off),
+//! beside `lora_bytes_ratio` = adapter bytes / base weight bytes.
+//!
 //! Not in this engine build yet, and how the bench grows with it: multi-path decoding (then
 //! `path_step_ratio` comes from engine decode steps with N paths and `path_step_source` becomes
-//! `engine`), LoRA adapters (`--adapter` then yields `lora_step_ratio`; until then it is an error).
+//! `engine`; until then it is the kernel-level MLP figure, `kernel_mlp`).
 
 mod engine_runs;
 mod host_bw;
@@ -25,6 +29,7 @@ mod model_bytes;
 mod report;
 mod stats;
 mod sysmem;
+mod targets;
 
 use std::path::PathBuf;
 
@@ -34,7 +39,7 @@ use kestrel::{Engine, EngineOptions};
 use kestrel_formats::KstFile;
 
 use report::{
-    DecodeRow, DeviceInfo, ModelInfo, PathRow, PrefillRow, ProbeVariant, Report, Settings,
+    DecodeRow, DeviceInfo, LoraRow, ModelInfo, PathRow, PrefillRow, ProbeVariant, Report, Settings,
 };
 
 /// Host read-bandwidth buffer: far larger than any cache.
@@ -87,13 +92,19 @@ impl Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ns = args.validate()?;
-    if args.adapter.is_some() {
-        bail!("adapters are not supported by this engine build yet");
-    }
     let file =
         KstFile::open(&args.model).with_context(|| format!("opening {}", args.model.display()))?;
-    let engine = Engine::load(&args.model, EngineOptions::default())
+    let mut engine = Engine::load(&args.model, EngineOptions::default())
         .with_context(|| format!("loading {}", args.model.display()))?;
+    let lora = match &args.adapter {
+        Some(path) => Some(
+            engine
+                .load_adapter(path)
+                .with_context(|| format!("loading adapter {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let engine = engine;
     let cfg = engine.config().clone();
     let gpu = engine.gpu().clone();
     let longest = args.prompt_tokens.iter().copied().max().unwrap_or(1);
@@ -107,7 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let is_cpu = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
     let kernel_reps = args.repeat.max(KERNEL_MIN_REPS);
     let units = 1
-        + args.repeat * (args.prompt_tokens.len() + 1)
+        + args.repeat * (args.prompt_tokens.len() + 1 + usize::from(lora.is_some()))
         + kernel_reps * ns.len()
         + 1
         + usize::from(is_cpu);
@@ -136,14 +147,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })?);
     }
     bar.set_message(format!("decode {}", args.gen_tokens));
-    let decode = engine_runs::decode(
+    let variants: Vec<_> = [None].into_iter().chain(lora.map(Some)).collect();
+    let mut decodes = engine_runs::decode(
         &mut session,
         &gpu,
         first_prompt,
         args.gen_tokens,
         args.repeat,
+        &variants,
         || bar.inc(1),
-    )?;
+    )?
+    .into_iter();
+    let decode = decodes.next().context("no base decode result")?;
+    let lora_decode = decodes.next();
     let rss_bytes = sysmem::peak_rss_bytes();
     let peak_gpu_bytes = gpu.stats().allocated_bytes;
     drop(session);
@@ -176,7 +192,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let decode_tok_s = decode.tok_s.median;
     let achieved_gb_s = bytes_per_token as f64 * decode_tok_s / 1e9;
     let info = gpu.adapter_info();
-    let report = Report {
+    let lora_info = match lora {
+        Some(id) => {
+            let a = engine.adapter(id)?;
+            Some((a.name.clone(), a.rank, a.bytes))
+        }
+        None => None,
+    };
+    let mut report = Report {
         schema_version: 1,
         prefill_tok_s: prefill[0].tok_s.median,
         ttft_ms: prefill[0].ttft_ms.median,
@@ -198,7 +221,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         rss_bytes,
         path_step_ratio: paths.iter().map(|p| (p.n, p.ratio)).collect(),
         path_step_source: "kernel_mlp",
-        lora_step_ratio: None,
+        lora_step_ratio: lora_decode
+            .as_ref()
+            .map(|l| l.step_ms.median / decode.step_ms.median),
+        lora_bytes_ratio: lora_info
+            .as_ref()
+            .map(|a| a.2 as f64 / engine.weight_bytes() as f64),
+        lora: lora_info
+            .zip(lora_decode.as_ref())
+            .map(|((name, rank, bytes), d)| LoraRow {
+                name,
+                rank,
+                bytes,
+                decode: DecodeRow::from(d),
+                dispatches_per_token: d.dispatches_per_token,
+            }),
         model: ModelInfo {
             path: args.model.display().to_string(),
             arch: format!("{:?}", cfg.arch).to_lowercase(),
@@ -237,7 +274,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 checksum_ok: v.checksum_ok,
             })
             .collect(),
+        targets: Vec::new(),
     };
+    report.targets = targets::check(&report);
     if args.json {
         eprint!("{}", report.table());
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -1,6 +1,7 @@
 //! `kestrel bench` end to end on the tiny Qwen2 fixture (converted from its Q4_0 GGUF): the JSON
 //! schema (required keys present, numbers finite and positive, the detail rows consistent with
-//! the flags) and the typed refusals (adapters in this engine build, bad flags).
+//! the flags), the LoRA on/off figures with a converted PEFT fixture adapter, and errors (a
+//! missing adapter, bad flags) that exit 1 without a panic.
 //! Needs a GPU adapter (lavapipe on CI); a missing one fails the test.
 
 use std::path::{Path, PathBuf};
@@ -141,6 +142,28 @@ fn json_report_has_the_schema_and_sane_numbers() {
         assert_eq!(source, "gpu_probe");
         assert_eq!(r["roofline_gb_s"], r["gpu_probe_gb_s"]);
     }
+    let targets = r["targets"].as_array().expect("targets array");
+    let metrics: Vec<&str> = targets
+        .iter()
+        .filter_map(|t| t["metric"].as_str())
+        .collect();
+    assert_eq!(
+        metrics,
+        ["roofline_fraction", "dispatches_per_layer", "decode_tok_s"],
+        "no N = 8 measured, so no 8-path target"
+    );
+    for t in targets {
+        let (v, b) = (
+            t["value"].as_f64().unwrap_or(f64::NAN),
+            t["bound"].as_f64().unwrap_or(f64::NAN),
+        );
+        let met = if t["relation"] == "≥" {
+            v >= b
+        } else {
+            v <= b
+        };
+        assert_eq!(t["met"].as_bool(), Some(met), "{t}");
+    }
     // The table is printed on stderr beside the JSON.
     assert!(
         stderr.contains("decode (4 after 8)"),
@@ -148,13 +171,71 @@ fn json_report_has_the_schema_and_sane_numbers() {
     );
 }
 
+fn tiny_adapter() -> &'static Path {
+    static ADAPTER: OnceLock<PathBuf> = OnceLock::new();
+    ADAPTER.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/tiny/qwen2_tied_gqa/adapters/r8_all");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench_cli_r8_all.kst");
+        let base = kestrel_formats::KstFile::open(tiny_model()).expect("opening the tiny model");
+        kestrel_formats::convert_peft(&dir, &base, &out, &mut |_, _| {})
+            .expect("converting the r8_all adapter");
+        out
+    })
+}
+
 #[test]
-fn an_adapter_is_refused_by_this_engine_build() {
-    let out = bench(&["--adapter", "a.kst", "--repeat", "1"]);
-    assert!(!out.status.success());
+fn an_adapter_adds_the_lora_ratio() {
+    let adapter = tiny_adapter().to_str().expect("utf-8 path");
+    let out = bench(&[
+        "--json",
+        "--adapter",
+        adapter,
+        "--prompt-tokens",
+        "8",
+        "--gen-tokens",
+        "3",
+        "--paths",
+        "1",
+        "--repeat",
+        "2",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("adapters are not supported by this engine build yet"),
+        out.status.success(),
+        "kestrel bench --adapter failed: {stderr}"
+    );
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr: {stderr}"));
+    let step_ratio = positive(&r, "lora_step_ratio");
+    let on = positive(&r["lora"]["decode"]["step_ms"], "median");
+    let off = positive(&r["decode"]["step_ms"], "median");
+    assert!((step_ratio - on / off).abs() <= 1e-9 * step_ratio);
+    let bytes_ratio = positive(&r, "lora_bytes_ratio");
+    assert!(
+        (bytes_ratio - positive(&r["lora"], "bytes") / positive(&r["model"], "weight_bytes")).abs()
+            <= 1e-12
+    );
+    assert_eq!(r["lora"]["rank"].as_u64(), Some(8));
+    assert_eq!(r["lora"]["decode"]["tok_s"]["n"].as_u64(), Some(2));
+    // The LoRA shrink/expand adds work to each step, never removes it.
+    assert!(positive(&r["lora"], "dispatches_per_token") >= positive(&r, "dispatches_per_token"));
+    assert!(stderr.contains("LoRA on / off step"), "{stderr}");
+}
+
+#[test]
+fn a_missing_adapter_file_is_an_error() {
+    let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no_such_adapter.kst");
+    let out = bench(&[
+        "--adapter",
+        missing.to_str().expect("utf-8 path"),
+        "--repeat",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("loading adapter") && !stderr.contains("panicked"),
         "{stderr}"
     );
 }

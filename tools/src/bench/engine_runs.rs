@@ -11,12 +11,14 @@
 //! - Decode: `generate(prompt, max_tokens = G)`; tok/s = (G − 1) / the engine's decode time (the
 //!   first token comes from prefill). Dispatches and submits per token are the `Gpu` counter
 //!   deltas between the first and the last token callback, divided by G − 1: exactly the decode
-//!   steps, no prefill.
+//!   steps, no prefill. Several variants (base, LoRA adapter on) are measured with their runs
+//!   interleaved, so machine drift hits every variant alike and their ratio holds. An adapter
+//!   variant decodes in `Mode::Reasoning` over a base-encoded prompt (the engine's KV sharing).
 
 use std::time::Instant;
 
 use anyhow::Context;
-use kestrel::{GenerateParams, Sampling, Session};
+use kestrel::{AdapterId, GenerateParams, Mode, Session};
 use kestrel_kernels::{Gpu, GpuStats};
 
 use super::stats::Summary;
@@ -50,12 +52,17 @@ pub fn synthetic_prompt(len: usize, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
-fn params(max_tokens: usize) -> GenerateParams {
+fn params(max_tokens: usize, adapter: Option<AdapterId>) -> GenerateParams {
     GenerateParams {
         max_tokens,
-        sampling: Sampling::default(),
         stop_tokens: Some(vec![]),
-        cancel: None,
+        mode: if adapter.is_some() {
+            Mode::Reasoning
+        } else {
+            Mode::Chat
+        },
+        adapter,
+        ..GenerateParams::default()
     }
 }
 
@@ -63,7 +70,7 @@ fn params(max_tokens: usize) -> GenerateParams {
 pub fn warm_up(session: &mut Session<'_>, prompt: &[u32]) -> anyhow::Result<()> {
     session.reset();
     session
-        .generate(prompt, &params(2), |_| true)
+        .generate(prompt, &params(2, None), |_| true)
         .context("warm-up run")?;
     Ok(())
 }
@@ -81,7 +88,7 @@ pub fn prefill(
         let start = Instant::now();
         let mut first = None;
         session
-            .generate(prompt, &params(1), |_| {
+            .generate(prompt, &params(1, None), |_| {
                 first.get_or_insert_with(Instant::now);
                 true
             })
@@ -98,61 +105,89 @@ pub fn prefill(
     })
 }
 
-/// `repeat` decode runs of `gen` tokens after `prompt` (`gen ≥ 2`); `tick` after each.
+/// Sums over one variant's decode runs.
+#[derive(Default)]
+struct DecodeAcc {
+    rate: Vec<f64>,
+    step: Vec<f64>,
+    dispatches: u64,
+    submits: u64,
+    steps: u64,
+}
+
+/// `repeat` decode runs of `gen` tokens after `prompt` (`gen ≥ 2`) for each variant (`None` =
+/// base weights, `Some(id)` = that adapter on), interleaved; `tick` after each run. One result
+/// per variant, in order.
 pub fn decode(
     session: &mut Session<'_>,
     gpu: &Gpu,
     prompt: &[u32],
     gen: usize,
     repeat: usize,
+    variants: &[Option<AdapterId>],
     mut tick: impl FnMut(),
-) -> anyhow::Result<DecodeResult> {
+) -> anyhow::Result<Vec<DecodeResult>> {
     anyhow::ensure!(
         gen >= 2,
         "decode needs at least 2 generated tokens (the first comes from prefill)"
     );
-    let (mut rate, mut step, mut dispatches, mut submits) = (Vec::new(), Vec::new(), 0u64, 0u64);
-    let mut steps_total = 0u64;
+    let mut accs: Vec<DecodeAcc> = variants.iter().map(|_| DecodeAcc::default()).collect();
     for _ in 0..repeat {
-        session.reset();
-        let mut first: Option<GpuStats> = None;
-        let mut last = GpuStats::default();
-        let mut count = 0usize;
-        session
-            .generate(prompt, &params(gen), |_| {
-                count += 1;
-                last = gpu.stats();
-                first.get_or_insert(last);
-                true
-            })
-            .with_context(|| {
-                format!("decoding {gen} tokens after {} prompt tokens", prompt.len())
-            })?;
-        let t = session.timings();
-        let steps = t.generated.saturating_sub(1);
-        anyhow::ensure!(
-            steps > 0 && count == t.generated,
-            "the engine generated {} of {gen} tokens",
-            t.generated
-        );
-        let secs = t.decode.as_secs_f64();
-        rate.push(steps as f64 / secs);
-        step.push(secs * 1e3 / steps as f64);
-        let first = first.unwrap_or(last);
-        dispatches += last.dispatches - first.dispatches;
-        submits += last.submits - first.submits;
-        steps_total += steps as u64;
-        tick();
+        for (&adapter, acc) in variants.iter().zip(&mut accs) {
+            decode_run(session, gpu, prompt, gen, adapter, acc)?;
+            tick();
+        }
     }
-    let per = |v: u64| v as f64 / steps_total.max(1) as f64;
-    Ok(DecodeResult {
-        prompt_tokens: prompt.len(),
-        gen_tokens: gen,
-        tok_s: Summary::of(&rate).context("no finite decode time")?,
-        step_ms: Summary::of(&step).context("no finite decode time")?,
-        dispatches_per_token: per(dispatches),
-        submits_per_token: per(submits),
-    })
+    accs.into_iter()
+        .map(|acc| {
+            let per = |v: u64| v as f64 / acc.steps.max(1) as f64;
+            Ok(DecodeResult {
+                prompt_tokens: prompt.len(),
+                gen_tokens: gen,
+                tok_s: Summary::of(&acc.rate).context("no finite decode time")?,
+                step_ms: Summary::of(&acc.step).context("no finite decode time")?,
+                dispatches_per_token: per(acc.dispatches),
+                submits_per_token: per(acc.submits),
+            })
+        })
+        .collect()
+}
+
+fn decode_run(
+    session: &mut Session<'_>,
+    gpu: &Gpu,
+    prompt: &[u32],
+    gen: usize,
+    adapter: Option<AdapterId>,
+    acc: &mut DecodeAcc,
+) -> anyhow::Result<()> {
+    session.reset();
+    let mut first: Option<GpuStats> = None;
+    let mut last = GpuStats::default();
+    let mut count = 0usize;
+    session
+        .generate(prompt, &params(gen, adapter), |_| {
+            count += 1;
+            last = gpu.stats();
+            first.get_or_insert(last);
+            true
+        })
+        .with_context(|| format!("decoding {gen} tokens after {} prompt tokens", prompt.len()))?;
+    let t = session.timings();
+    let steps = t.generated.saturating_sub(1);
+    anyhow::ensure!(
+        steps > 0 && count == t.generated,
+        "the engine generated {} of {gen} tokens",
+        t.generated
+    );
+    let secs = t.decode.as_secs_f64();
+    acc.rate.push(steps as f64 / secs);
+    acc.step.push(secs * 1e3 / steps as f64);
+    let first = first.unwrap_or(last);
+    acc.dispatches += last.dispatches - first.dispatches;
+    acc.submits += last.submits - first.submits;
+    acc.steps += steps as u64;
+    Ok(())
 }
 
 #[cfg(test)]

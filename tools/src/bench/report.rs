@@ -10,9 +10,11 @@
 //! `Gpu`: weights + KV cache + scratch; an upper bound, frees are not subtracted), `rss_bytes`
 //! (peak resident set of the process before the roofline probes; null without /proc),
 //! `path_step_ratio` (object keyed by N: step(N) / step(1); `path_step_source` says whether it
-//! is the engine's multi-path decode or the kernel-level MLP figure) and `lora_step_ratio`
-//! (present only when an adapter was benchmarked). Detail objects: `model`, `device`,
-//! `settings`, `prefill` (one row per length), `decode`, `paths`, `probe_variants`.
+//! is the engine's multi-path decode or the kernel-level MLP figure), and, only when `--adapter`
+//! was given, `lora_step_ratio` (median decode step adapter on / off), `lora_bytes_ratio`
+//! (adapter / base weight bytes) and the `lora` detail object. Detail objects: `model`, `device`,
+//! `settings`, `prefill` (one row per length), `decode`, `paths`, `probe_variants`, `targets`
+//! (the issue's performance targets with `met` flags).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -22,6 +24,7 @@ use serde::Serialize;
 use super::engine_runs::{DecodeResult, PrefillResult};
 use super::kernel_paths::PathStep;
 use super::stats::Summary;
+use super::targets::Target;
 
 #[derive(Debug, Serialize)]
 pub struct ModelInfo {
@@ -71,6 +74,16 @@ pub struct DecodeRow {
 }
 
 #[derive(Debug, Serialize)]
+pub struct LoraRow {
+    pub name: String,
+    pub rank: u32,
+    /// Bytes of A and B on the GPU.
+    pub bytes: u64,
+    pub decode: DecodeRow,
+    pub dispatches_per_token: f64,
+}
+
+#[derive(Debug, Serialize)]
 pub struct PathRow {
     pub n: u32,
     pub step_ms: Summary,
@@ -111,6 +124,12 @@ pub struct Report {
     pub path_step_source: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lora_step_ratio: Option<f64>,
+    /// Adapter bytes / base weight bytes (with `lora_step_ratio`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lora_bytes_ratio: Option<f64>,
+    /// The adapter-on decode runs (with `--adapter`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraRow>,
     pub model: ModelInfo,
     pub device: DeviceInfo,
     pub settings: Settings,
@@ -118,6 +137,8 @@ pub struct Report {
     pub decode: DecodeRow,
     pub paths: Vec<PathRow>,
     pub probe_variants: Vec<ProbeVariant>,
+    /// The issue's performance targets (see `targets`).
+    pub targets: Vec<Target>,
 }
 
 impl PrefillRow {
@@ -198,12 +219,12 @@ impl Report {
             row(
                 &mut s,
                 &format!("prefill {} tokens", p.prompt_tokens),
-                format!("{} tok/s", p.tok_s.show(1)),
+                p.tok_s.show(1, "tok/s"),
             );
             row(
                 &mut s,
                 &format!("time to first token ({})", p.prompt_tokens),
-                format!("{} ms", p.ttft_ms.show(1)),
+                p.ttft_ms.show(1, "ms"),
             );
         }
         let d = &self.decode;
@@ -211,9 +232,9 @@ impl Report {
             &mut s,
             &format!("decode ({} after {})", d.gen_tokens, d.prompt_tokens),
             format!(
-                "{} tok/s   ({} ms/step)",
-                d.tok_s.show(2),
-                d.step_ms.show(1)
+                "{}   ({})",
+                d.tok_s.show(2, "tok/s"),
+                d.step_ms.show(1, "ms/step")
             ),
         );
         row(&mut s, "weight bytes / token", mb(self.bytes_per_token));
@@ -269,20 +290,51 @@ impl Report {
                 &mut s,
                 &format!("  N = {}", p.n),
                 format!(
-                    "{} ms   ×{:.2} of N=1   {:.2} GB/s",
-                    p.step_ms.show(2),
+                    "{}   ×{:.2} of N=1   {:.2} GB/s",
+                    p.step_ms.show(2, "ms"),
                     p.ratio,
                     p.gb_s
                 ),
             );
         }
-        match self.lora_step_ratio {
-            Some(r) => row(&mut s, "LoRA on / off step", format!("×{r:.2}")),
-            None => row(
+        match (&self.lora, self.lora_step_ratio, self.lora_bytes_ratio) {
+            (Some(l), Some(r), Some(b)) => {
+                let d = &l.decode;
+                row(
+                    &mut s,
+                    &format!("LoRA {} (rank {}) decode", l.name, l.rank),
+                    format!(
+                        "{}   ({})",
+                        d.tok_s.show(2, "tok/s"),
+                        d.step_ms.show(1, "ms/step")
+                    ),
+                );
+                row(
+                    &mut s,
+                    "LoRA on / off step",
+                    format!(
+                        "×{r:.3}   (adapter / base bytes {b:.4}, {:.1} dispatches / token)",
+                        l.dispatches_per_token
+                    ),
+                );
+            }
+            _ => row(
                 &mut s,
                 "LoRA on / off step",
-                "n/a (no adapter given)".into(),
+                "n/a (no --adapter given)".into(),
             ),
+        }
+        let _ = writeln!(
+            s,
+            "\ntargets (issue #6; stated for the Qwen2.5-0.5B shape on lavapipe)"
+        );
+        for t in &self.targets {
+            let mark = if t.met { "met" } else { "NOT met" };
+            row(
+                &mut s,
+                &format!("  {}", t.metric),
+                format!("{:.3} {} {}   {mark}", t.value, t.relation, t.bound),
+            );
         }
         s
     }

@@ -47,9 +47,14 @@ impl Summary {
         })
     }
 
-    /// `median ±spread%` for tables, with `digits` decimals.
-    pub fn show(&self, digits: usize) -> String {
-        format!("{:.*} ±{:.0}%", digits, self.median, self.spread * 50.0)
+    /// `median unit ±half-range%` for tables, with `digits` decimals.
+    pub fn show(&self, digits: usize, unit: &str) -> String {
+        format!(
+            "{:.*} {unit} ±{:.0}%",
+            digits,
+            self.median,
+            self.spread * 50.0
+        )
     }
 }
 
