@@ -43,3 +43,5 @@ pub(crate) mod shape;
 pub mod swiglu_f32;
 #[cfg(test)]
 pub(crate) mod testdata;
+#[cfg(test)]
+mod k2_perf;

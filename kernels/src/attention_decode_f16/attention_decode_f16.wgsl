@@ -65,7 +65,6 @@ fn attention_decode_f16(
     let hk = wg.y;
     let g_size = p.h / p.hkv;
     let half = p.d / 2u;
-    let nb = p.d / 16u;
     let is_prefix = wg.x < p.np;
 
     var key_lo = 0u;
@@ -96,7 +95,7 @@ fn attention_decode_f16(
     let qpath = min(path, p.n - 1u);
 
     let qbase = qpath * p.q_stride + p.q_col + head * p.d;
-    for (var i = 0u; i < p.d / 4u; i++) {
+    for (var i = 0u; i < D / 4u; i++) {
         let b = qbase + 4u * i;
         qv[i] = vec4<f32>(q[b], q[b + 1u], q[b + 2u], q[b + 3u]) * p.scale;
         acc[i] = vec4<f32>(0.0);
@@ -126,7 +125,7 @@ fn attention_decode_f16(
         let mine = select(0u, nk, live);
         var tmax = NEG;
         for (var j = 0u; j < mine; j++) {
-            let sj = score(j * half, nb);
+            let sj = score(j * half);
             s[j] = sj;
             tmax = max(tmax, sj);
         }
@@ -134,11 +133,11 @@ fn attention_decode_f16(
             let m_new = max(m, tmax);
             let alpha = exp(m - m_new);
             l *= alpha;
-            rescale(nb, alpha);
+            rescale(alpha);
             for (var j = 0u; j < mine; j++) {
                 let pj = exp(s[j] - m_new);
                 l += pj;
-                accumulate(j * half, nb, pj);
+                accumulate(j * half, pj);
             }
             m = m_new;
         }
@@ -147,7 +146,7 @@ fn attention_decode_f16(
     if (live) {
         let nc = p.np + p.ns;
         let obase = ((qpath * p.h + head) * nc + slot) * (p.d + 2u);
-        for (var i = 0u; i < p.d / 4u; i++) {
+        for (var i = 0u; i < D / 4u; i++) {
             let v = acc[i];
             part[obase + 4u * i] = v.x;
             part[obase + 4u * i + 1u] = v.y;

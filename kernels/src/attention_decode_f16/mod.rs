@@ -161,11 +161,7 @@ pub struct AttentionDecode {
 impl AttentionDecode {
     /// Compiles (or fetches from the cache) both passes.
     pub fn new(gpu: &Gpu) -> Result<Self, KernelError> {
-        const SRC: &str = concat!(
-            include_str!("../attention_prefill_f16/attn_blocks.wgsl"),
-            include_str!("attention_decode_f16.wgsl")
-        );
-        let partial = gpu.pipeline("attention_decode_f16", SRC, "attention_decode_f16", &[])?;
+        let partial = Self::partial_for(gpu, 64)?;
         let merge = gpu.pipeline(
             "attention_decode_merge_f32",
             include_str!("attention_decode_merge_f32.wgsl"),
@@ -173,6 +169,20 @@ impl AttentionDecode {
             &[],
         )?;
         Ok(Self { partial, merge })
+    }
+
+    /// Pass 1 specialised for head dim `d` (pipeline constant `D`; cached by the runtime).
+    fn partial_for(gpu: &Gpu, d: u32) -> Result<Arc<wgpu::ComputePipeline>, KernelError> {
+        const SRC: &str = concat!(
+            include_str!("../attention_prefill_f16/attn_blocks.wgsl"),
+            include_str!("attention_decode_f16.wgsl")
+        );
+        gpu.pipeline(
+            "attention_decode_f16",
+            SRC,
+            "attention_decode_f16",
+            &[("D", f64::from(d))],
+        )
     }
 
     /// Bytes of scratch one step of `shape` needs.
@@ -259,9 +269,14 @@ impl AttentionDecode {
             _pad: [0; 2],
         };
         let groups = plan.np + n * plan.ns;
+        let partial = if dims.d == 64 {
+            Arc::clone(&self.partial)
+        } else {
+            Self::partial_for(rec.gpu(), dims.d)?
+        };
         let scratch = b.scratch;
         rec.dispatch(
-            &self.partial,
+            &partial,
             &params,
             &[b.q, b.k_pre, b.v_pre, b.k_suf, b.v_suf, b.s_len, scratch],
             [groups, dims.hkv, 1],

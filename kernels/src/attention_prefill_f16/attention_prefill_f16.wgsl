@@ -57,14 +57,13 @@ fn attention_prefill_f16(
     let hk = head / (p.h / p.hkv);
     let half = p.d / 2u;
     let d4 = p.d / 4u;
-    let nb = p.d / 16u;
     let t = wg.x * BQ + lid;
     let tq = min(t, p.t - 1u);
     let my_keys = p.past + tq + 1u;
     let wg_keys = p.past + min(p.t, (wg.x + 1u) * BQ);
 
     let qbase = tq * p.q_stride + p.q_col + head * p.d;
-    for (var i = 0u; i < d4; i++) {
+    for (var i = 0u; i < D / 4u; i++) {
         let b = qbase + 4u * i;
         qv[i] = vec4<f32>(q[b], q[b + 1u], q[b + 2u], q[b + 3u]) * p.scale;
         acc[i] = vec4<f32>(0.0);
@@ -99,18 +98,18 @@ fn attention_prefill_f16(
         }
         var tmax = NEG;
         for (var j = 0u; j < mine; j++) {
-            let sj = score(j * half, nb);
+            let sj = score(j * half);
             s[j] = sj;
             tmax = max(tmax, sj);
         }
         let m_new = max(m, tmax);
         let alpha = exp(m - m_new);
         l *= alpha;
-        rescale(nb, alpha);
+        rescale(alpha);
         for (var j = 0u; j < mine; j++) {
             let pj = exp(s[j] - m_new);
             l += pj;
-            accumulate(j * half, nb, pj);
+            accumulate(j * half, pj);
         }
         m = m_new;
     }
@@ -118,7 +117,7 @@ fn attention_prefill_f16(
     if (t < p.t && p.nsplit == 1u) {
         let obase = (t * p.h + head) * p.d;
         let inv_l = 1.0 / l;
-        for (var i = 0u; i < d4; i++) {
+        for (var i = 0u; i < D / 4u; i++) {
             let v = acc[i] * inv_l;
             dst[obase + 4u * i] = v.x;
             dst[obase + 4u * i + 1u] = v.y;
@@ -127,7 +126,7 @@ fn attention_prefill_f16(
         }
     } else if (t < p.t) {
         let obase = ((t * p.h + head) * p.nsplit + wg.z) * (p.d + 2u);
-        for (var i = 0u; i < d4; i++) {
+        for (var i = 0u; i < D / 4u; i++) {
             let v = acc[i];
             dst[obase + 4u * i] = v.x;
             dst[obase + 4u * i + 1u] = v.y;

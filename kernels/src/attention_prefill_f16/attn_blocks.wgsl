@@ -3,6 +3,10 @@
 // scaled query and accumulator, and straight-line 16-dim block helpers.
 
 const TILE_WORDS: u32 = 2048u;
+// Head dim as a pipeline constant: loop bounds below become compile-time constants, so the
+// driver unrolls them and keeps q/acc in registers (dynamic indexing of private arrays is
+// very slow on lavapipe, and unrolled loops do not count against its loop limiter).
+override D: u32 = 64u;
 const NEG: f32 = -3.0e38; // "minus infinity" that keeps exp() and max() finite
 
 var<workgroup> ktile: array<u32, TILE_WORDS>;
@@ -22,9 +26,9 @@ fn vq(w: u32) -> vec4<f32> {
 
 // Loops run over 16-dim blocks with straight-line bodies: lavapipe (gallivm) caps the total loop
 // iterations of one invocation at 65,535, so iteration counts per key are kept small (D/16).
-fn score(kw: u32, nb: u32) -> f32 {
+fn score(kw: u32) -> f32 {
     var s = 0.0;
-    for (var b = 0u; b < nb; b++) {
+    for (var b = 0u; b < D / 16u; b++) {
         let w = kw + 8u * b;
         let i = 4u * b;
         s += dot(qv[i], kq(w)) + dot(qv[i + 1u], kq(w + 2u)) + dot(qv[i + 2u], kq(w + 4u)) + dot(qv[i + 3u], kq(w + 6u));
@@ -32,8 +36,8 @@ fn score(kw: u32, nb: u32) -> f32 {
     return s;
 }
 
-fn accumulate(vw: u32, nb: u32, pj: f32) {
-    for (var b = 0u; b < nb; b++) {
+fn accumulate(vw: u32, pj: f32) {
+    for (var b = 0u; b < D / 16u; b++) {
         let w = vw + 8u * b;
         let i = 4u * b;
         acc[i] += pj * vq(w);
@@ -43,8 +47,8 @@ fn accumulate(vw: u32, nb: u32, pj: f32) {
     }
 }
 
-fn rescale(nb: u32, alpha: f32) {
-    for (var b = 0u; b < nb; b++) {
+fn rescale(alpha: f32) {
+    for (var b = 0u; b < D / 16u; b++) {
         let i = 4u * b;
         acc[i] *= alpha;
         acc[i + 1u] *= alpha;

@@ -136,6 +136,20 @@ impl AttentionPrefill {
         Ok(Self { pipeline, merge })
     }
 
+    /// The pipeline specialised for head dim `d` (pipeline constant `D`; cached by the runtime).
+    fn pipeline_for(gpu: &Gpu, d: u32) -> Result<Arc<wgpu::ComputePipeline>, KernelError> {
+        const SRC: &str = concat!(
+            include_str!("attn_blocks.wgsl"),
+            include_str!("attention_prefill_f16.wgsl")
+        );
+        gpu.pipeline(
+            "attention_prefill_f16",
+            SRC,
+            "attention_prefill_f16",
+            &[("D", f64::from(d))],
+        )
+    }
+
     /// Scratch bytes [`Self::encode_split`] needs for `t` queries after `past` cached tokens
     /// (0 when the key range is not split).
     pub fn scratch_bytes(dims: HeadDims, t: u32, past: u32) -> u64 {
@@ -216,13 +230,13 @@ impl AttentionPrefill {
             nsplit: plan.nsplit,
         };
         let groups = [t.div_ceil(64), dims.h, plan.nsplit];
+        let pipeline = if dims.d == 64 {
+            Arc::clone(&self.pipeline)
+        } else {
+            Self::pipeline_for(rec.gpu(), dims.d)?
+        };
         if plan.nsplit == 1 {
-            return rec.dispatch(
-                &self.pipeline,
-                &params,
-                &[qkv, k_cache, v_cache, out],
-                groups,
-            );
+            return rec.dispatch(&pipeline, &params, &[qkv, k_cache, v_cache, out], groups);
         }
         let need = Self::scratch_bytes(dims, t, past);
         let scratch = scratch.ok_or_else(|| {
@@ -234,7 +248,7 @@ impl AttentionPrefill {
         })?;
         need_bytes("scratch", &scratch, need)?;
         rec.dispatch(
-            &self.pipeline,
+            &pipeline,
             &params,
             &[qkv, k_cache, v_cache, scratch],
             groups,

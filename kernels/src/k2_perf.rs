@@ -1,0 +1,134 @@
+//! Timings of K2's kernels on the test adapter (`cargo test -p kestrel-kernels --release --
+//! --ignored k2_perf --nocapture`). Not a benchmark suite (criterion lives in `benches/`): a
+//! quick per-step table with the adapter named, for the project notes.
+
+use std::time::Instant;
+
+use crate::attention_decode_f16::{AttentionDecode, DecodeBuffers, DecodeShape};
+use crate::attention_prefill_f16::AttentionPrefill;
+use crate::heads::{HeadDims, QkvLayout};
+use crate::sampling::{Argmax, Sample, SampleConfig};
+use crate::test_util::gpu;
+use crate::testdata::Rng;
+use crate::{Gpu, Recorder};
+
+fn time(gpu: &Gpu, reps: u32, mut f: impl FnMut(&mut Recorder<'_>)) -> f64 {
+    let mut rec = Recorder::new(gpu);
+    f(&mut rec);
+    rec.submit_and_wait().unwrap();
+    let t = Instant::now();
+    for _ in 0..reps {
+        let mut rec = Recorder::new(gpu);
+        f(&mut rec);
+        rec.submit_and_wait().unwrap();
+    }
+    t.elapsed().as_secs_f64() * 1e3 / f64::from(reps)
+}
+
+#[test]
+#[ignore]
+fn k2_perf() {
+    let gpu = gpu();
+    eprintln!("adapter: {}", gpu.adapter_description());
+    let dims = HeadDims {
+        h: 14,
+        hkv: 2,
+        d: 64,
+    }; // Qwen2.5-0.5B
+    let layout = QkvLayout::fused(dims);
+    let mut rng = Rng::new(1);
+    let p_len = 1000u32;
+    let kv = |n: u64| {
+        gpu.upload(
+            "kv",
+            &vec![0x3c00u16; n as usize]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+    };
+    let k_pre = kv(u64::from(dims.hkv * p_len * dims.d));
+    let v_pre = kv(u64::from(dims.hkv * p_len * dims.d));
+    let k_suf = kv(u64::from(16 * dims.hkv * 256 * dims.d));
+    let v_suf = kv(u64::from(16 * dims.hkv * 256 * dims.d));
+    let q = gpu
+        .upload(
+            "q",
+            bytemuck::cast_slice(&rng.vec((256 * layout.stride) as usize, 1.0)),
+        )
+        .unwrap();
+    let s_len = gpu
+        .upload("s_len", bytemuck::cast_slice(&[100u32; 16]))
+        .unwrap();
+    let out = gpu.zeros("out", 256 * 14 * 64 * 4).unwrap();
+    let dec = AttentionDecode::new(&gpu).unwrap();
+    for n in [1u32, 4, 16] {
+        let shape = DecodeShape {
+            n,
+            p_len,
+            p_cap: p_len,
+            n_max: 16,
+            s_cap: 256,
+            s_max: 100,
+        };
+        let scratch = gpu
+            .zeros("scratch", AttentionDecode::scratch_bytes(dims, &shape))
+            .unwrap();
+        let ms = time(&gpu, 20, |rec| {
+            let b = DecodeBuffers {
+                q: (&q).into(),
+                k_pre: (&k_pre).into(),
+                v_pre: (&v_pre).into(),
+                k_suf: (&k_suf).into(),
+                v_suf: (&v_suf).into(),
+                s_len: (&s_len).into(),
+                scratch: (&scratch).into(),
+                out: (&out).into(),
+            };
+            dec.encode(rec, b, dims, layout, shape).unwrap();
+        });
+        eprintln!("attention_decode  N={n:2} P={p_len} S=100 (H14 Hkv2 D64): {ms:.3} ms/layer");
+    }
+    let pre = AttentionPrefill::new(&gpu).unwrap();
+    for t in [64u32, 256] {
+        let ms = time(&gpu, 5, |rec| {
+            pre.encode(rec, &q, &k_pre, &v_pre, &out, dims, layout, t, 0, p_len)
+                .unwrap()
+        });
+        eprintln!("attention_prefill T={t} past=0: {ms:.3} ms/layer");
+    }
+    let v = 151_936u32;
+    let logits = gpu
+        .upload(
+            "logits",
+            bytemuck::cast_slice(&rng.vec((16 * v) as usize, 5.0)),
+        )
+        .unwrap();
+    let streams = gpu
+        .upload(
+            "streams",
+            bytemuck::cast_slice(&(0..16u32).collect::<Vec<_>>()),
+        )
+        .unwrap();
+    let tok = gpu.zeros("tok", 16 * 8).unwrap();
+    let am = Argmax::new(&gpu).unwrap();
+    let sm = Sample::new(&gpu).unwrap();
+    for n in [1u32, 16] {
+        let ms = time(&gpu, 10, |rec| am.encode(rec, &logits, &tok, n, v).unwrap());
+        eprintln!("argmax  N={n:2} V={v}: {ms:.3} ms");
+        for (k, p) in [(0u32, 1.0f32), (50, 0.9)] {
+            let cfg = SampleConfig {
+                temperature: 0.7,
+                top_k: k,
+                top_p: p,
+                seed: 1,
+                step: 0,
+            };
+            let ms = time(&gpu, 5, |rec| {
+                sm.encode(rec, &logits, &streams, &tok, n, v, &cfg).unwrap()
+            });
+            eprintln!("sample  N={n:2} V={v} top_k={k} top_p={p}: {ms:.3} ms");
+        }
+    }
+}
