@@ -153,7 +153,7 @@ pub fn convert_hf(
         .filter(|n| !specs.iter().any(|s| s.name == *n))
         .filter(|n| {
             !n.ends_with("rotary_emb.inv_freq")
-                && !(cfg.tie_word_embeddings && *n == "lm_head.weight")
+                && (!cfg.tie_word_embeddings || *n != "lm_head.weight")
         })
         .collect();
     extra.sort_unstable();

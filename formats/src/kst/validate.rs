@@ -196,7 +196,7 @@ fn check_region(
             r.length
         )));
     }
-    if r.offset % ALIGN != 0 {
+    if !r.offset.is_multiple_of(ALIGN) {
         return Err(err(format!(
             "offset {} is not {ALIGN}-byte aligned",
             r.offset

@@ -135,6 +135,7 @@ impl KstWriter {
     }
 
     /// Add a tensor from raw little-endian arrays (any dtype). Lengths are checked exactly.
+    #[allow(clippy::too_many_arguments)] // one argument per header field of a tensor entry
     pub fn add_raw(
         &mut self,
         name: &str,

@@ -45,7 +45,7 @@ pub(crate) fn check_quant_shape(
             "group size {group_size} not in {GROUP_SIZES:?}"
         )));
     }
-    if m == 0 || k == 0 || k % group_size != 0 || k % pack != 0 {
+    if m == 0 || k == 0 || !k.is_multiple_of(group_size) || !k.is_multiple_of(pack) {
         return Err(FormatError::Quantize(format!(
             "shape [{m}, {k}]: K must be a non-zero multiple of the group size {group_size}"
         )));
