@@ -19,7 +19,7 @@
 //! [`KstFile::verify_checksums`] (reading every byte; `open` stays O(header)).
 //!
 //! The writer ([`KstWriter`]) streams: each `add_*` writes one tensor's arrays straight into
-//! `<out>.partial` after a reserved header area, so memory is bounded by the tensor the caller
+//! `<out>.partial.<pid>.<n>` after a reserved header area, so memory is bounded by the tensor the caller
 //! holds and the data is written once; `finish` fills in the header and renames to `<out>`.
 //! The header may therefore end in ASCII spaces (JSON whitespace) up to `data_start`.
 

@@ -5,7 +5,7 @@
 //!
 //! Single pass: at the first tensor the writer reserves room for the header (the header so far,
 //! i.e. config + tokenizer + template + meta, plus 1 MiB for the tensor table, 256-aligned) and
-//! streams data after it into `<out>.partial`; `finish` writes the prefix and the header —
+//! streams data after it into `<out>.partial.<pid>.<n>`; `finish` writes the prefix and the header —
 //! padded with trailing JSON spaces to fill the reservation — at offset 0, syncs, and renames to
 //! `<out>`. If the header outgrew the reservation, it falls back to writing a fresh file and
 //! copying the data after the header. Dropping an unfinished writer removes its partial files.
@@ -46,7 +46,11 @@ fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
 impl KstWriter {
     /// Start writing `path` (the file appears only on a successful `finish`).
     pub fn create(path: &Path, kind: Kind) -> Result<Self, FormatError> {
-        let part = with_suffix(path, ".partial");
+        // Unique per writer, so concurrent writers of one path never share a partial file
+        // (the final rename is atomic: the last to finish wins, with a complete file).
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let part = with_suffix(path, &format!(".partial.{}.{seq}", std::process::id()));
         let f = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -269,7 +273,7 @@ impl KstWriter {
         )
     }
 
-    /// Write the prefix and header, sync, and rename `<out>.partial` to `<out>`.
+    /// Write the prefix and header, sync, and rename the partial file to `<out>`.
     pub fn finish(mut self) -> Result<(), FormatError> {
         if let Some(c) = &self.header.config {
             c.validate()?;
@@ -304,7 +308,7 @@ impl KstWriter {
             drop(file);
         } else {
             // The header outgrew its reservation: write a fresh file and copy the data after it.
-            let tmp = with_suffix(&self.out, ".partial2");
+            let tmp = with_suffix(&self.part, ".2");
             let io2 = |e| FormatError::io(&tmp, e);
             let mut out = File::create(&tmp).map_err(io2)?;
             json.resize((needed - super::PREFIX_LEN) as usize, b' ');
@@ -333,6 +337,6 @@ impl Drop for KstWriter {
     fn drop(&mut self) {
         self.file = None;
         let _ = std::fs::remove_file(&self.part);
-        let _ = std::fs::remove_file(with_suffix(&self.out, ".partial2"));
+        let _ = std::fs::remove_file(with_suffix(&self.part, ".2"));
     }
 }
