@@ -7,6 +7,12 @@
 //! warm-up, wall clock including the submit and wait) is trusted only if Σ sums equals the
 //! host's wrapping sum — lavapipe can report impossible bandwidths when work is skipped.
 //! Result: the best trusted variant in GB/s (10⁹ B/s). `KernelError::Internal` if none verified.
+//!
+//! Measured on the dev box (Mesa 22.3 lavapipe, 2 cores, heavily shared): 0.3–0.7 GB/s, against
+//! ~8 GB/s for a native C loop. Each storage-buffer load costs ~45 ns per invocation there,
+//! uniform address or not (a 1-invocation workgroup loading a vec4 per iteration runs at the
+//! same bytes/s as 64 invocations), so kernels are bound by load *count*: prefer vec4 loads,
+//! keep per-column state out of private arrays, reuse each loaded value as much as possible.
 
 pub mod reference;
 
