@@ -39,7 +39,8 @@ use kestrel::{Engine, EngineOptions};
 use kestrel_formats::KstFile;
 
 use report::{
-    DecodeRow, DeviceInfo, LoraRow, ModelInfo, PathRow, PrefillRow, ProbeVariant, Report, Settings,
+    DecodeRow, DeviceInfo, GpuBytes, LoraRow, ModelInfo, PathRow, PrefillRow, ProbeVariant, Report,
+    Settings,
 };
 
 /// Host read-bandwidth buffer: far larger than any cache.
@@ -49,7 +50,7 @@ const HOST_PROBE_MIN_BYTES: u64 = 64 << 20;
 /// Timed passes of the host probe.
 const HOST_PROBE_PASSES: usize = 5;
 /// Timed kernel-level steps per N (at least; `--repeat` raises it).
-const KERNEL_MIN_REPS: usize = 5;
+const KERNEL_MIN_REPS: usize = 3;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -96,6 +97,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         KstFile::open(&args.model).with_context(|| format!("opening {}", args.model.display()))?;
     let mut engine = Engine::load(&args.model, EngineOptions::default())
         .with_context(|| format!("loading {}", args.model.display()))?;
+    let alloc = |e: &Engine| e.gpu().stats().allocated_bytes;
+    let after_model = alloc(&engine);
     let lora = match &args.adapter {
         Some(path) => Some(
             engine
@@ -105,6 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let engine = engine;
+    let after_adapter = alloc(&engine);
     let cfg = engine.config().clone();
     let gpu = engine.gpu().clone();
     let longest = args.prompt_tokens.iter().copied().max().unwrap_or(1);
@@ -130,6 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     bar.println(format!("adapter: {}", engine.adapter_description()));
 
     let mut session = engine.session().context("creating a session")?;
+    let after_session = gpu.stats().allocated_bytes;
     let prompts: Vec<Vec<u32>> = args
         .prompt_tokens
         .iter()
@@ -218,6 +223,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         dispatches_per_layer: decode.dispatches_per_token / cfg.num_hidden_layers.max(1) as f64,
         submits_per_token: decode.submits_per_token,
         peak_gpu_bytes,
+        gpu_bytes: GpuBytes {
+            model: after_model,
+            adapter: after_adapter - after_model,
+            session: after_session - after_adapter,
+            runs: peak_gpu_bytes - after_session,
+        },
         rss_bytes,
         path_step_ratio: paths.iter().map(|p| (p.n, p.ratio)).collect(),
         path_step_source: "kernel_mlp",

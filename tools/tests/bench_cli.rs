@@ -91,6 +91,14 @@ fn json_report_has_the_schema_and_sane_numbers() {
     // Decode reads every weight once; the tiny model is tied, so bytes/token == weights on GPU.
     assert!(positive(&r, "bytes_per_token") >= 0.9 * positive(&r["model"], "weight_bytes"));
     assert!(positive(&r, "peak_gpu_bytes") >= positive(&r["model"], "weight_bytes"));
+    let parts = &r["gpu_bytes"];
+    assert!(positive(parts, "model") >= positive(&r["model"], "weight_bytes"));
+    positive(parts, "session");
+    let sum: u64 = ["model", "adapter", "session", "runs"]
+        .iter()
+        .map(|k| parts[k].as_u64().unwrap_or(u64::MAX / 8))
+        .sum();
+    assert_eq!(Some(sum), r["peak_gpu_bytes"].as_u64());
     let layers = positive(&r["model"], "layers");
     assert!(
         (positive(&r, "dispatches_per_layer") * layers - positive(&r, "dispatches_per_token"))
@@ -217,6 +225,10 @@ fn an_adapter_adds_the_lora_ratio() {
             <= 1e-12
     );
     assert_eq!(r["lora"]["rank"].as_u64(), Some(8));
+    assert!(
+        positive(&r["gpu_bytes"], "adapter") >= positive(&r["lora"], "bytes"),
+        "loading the adapter allocates at least its A and B"
+    );
     assert_eq!(r["lora"]["decode"]["tok_s"]["n"].as_u64(), Some(2));
     // The LoRA shrink/expand adds work to each step, never removes it.
     assert!(positive(&r["lora"], "dispatches_per_token") >= positive(&r, "dispatches_per_token"));

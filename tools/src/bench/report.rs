@@ -7,7 +7,8 @@
 //! best verified GPU probe kernel otherwise; `roofline_source` says which), `roofline_fraction`,
 //! `gpu_probe_gb_s`, `host_read_gb_s` (CPU adapters only, else null), `dispatches_per_token`,
 //! `dispatches_per_layer`, `submits_per_token`, `peak_gpu_bytes` (bytes allocated through the
-//! `Gpu`: weights + KV cache + scratch; an upper bound, frees are not subtracted), `rss_bytes`
+//! `Gpu`: weights + KV cache + scratch; an upper bound, frees are not subtracted; `gpu_bytes`
+//! splits it by phase: model load, adapter load, session (KV + scratch), runs), `rss_bytes`
 //! (peak resident set of the process before the roofline probes; null without /proc),
 //! `path_step_ratio` (object keyed by N: step(N) / step(1); `path_step_source` says whether it
 //! is the engine's multi-path decode or the kernel-level MLP figure), and, only when `--adapter`
@@ -83,6 +84,19 @@ pub struct LoraRow {
     pub dispatches_per_token: f64,
 }
 
+/// Where `peak_gpu_bytes` went: the `Gpu` allocation counter read between the phases.
+#[derive(Debug, Serialize)]
+pub struct GpuBytes {
+    /// `Engine::load`: weights (+ the runtime's own small buffers).
+    pub model: u64,
+    /// `Engine::load_adapter` (0 without `--adapter`).
+    pub adapter: u64,
+    /// `Engine::session`: KV cache + scratch.
+    pub session: u64,
+    /// Allocated during the runs (growth, uniform arenas, ...).
+    pub runs: u64,
+}
+
 #[derive(Debug, Serialize)]
 pub struct PathRow {
     pub n: u32,
@@ -119,6 +133,7 @@ pub struct Report {
     pub dispatches_per_layer: f64,
     pub submits_per_token: f64,
     pub peak_gpu_bytes: u64,
+    pub gpu_bytes: GpuBytes,
     pub rss_bytes: Option<u64>,
     pub path_step_ratio: BTreeMap<u32, f64>,
     pub path_step_source: &'static str,
@@ -277,7 +292,14 @@ impl Report {
         row(
             &mut s,
             "GPU bytes allocated (peak bound)",
-            mb(self.peak_gpu_bytes),
+            format!(
+                "{}   (model {}, adapter {}, session {}, runs {})",
+                mb(self.peak_gpu_bytes),
+                mb(self.gpu_bytes.model),
+                mb(self.gpu_bytes.adapter),
+                mb(self.gpu_bytes.session),
+                mb(self.gpu_bytes.runs)
+            ),
         );
         row(
             &mut s,
