@@ -119,6 +119,7 @@ pub(crate) struct State {
     pub profiler: Profiler,
     s_len: wgpu::Buffer,           // [LOGIT_ROWS] u32 suffix lengths for multi-path decode
     attn_scratch: Option<wgpu::Buffer>, // split-K partials of attention_decode
+    prefill_scratch: Option<wgpu::Buffer>, // split-K partials of attention_prefill (long contexts)
 }
 
 impl State {
@@ -150,6 +151,7 @@ impl State {
             profiler: Profiler::new(),
             s_len: gpu.zeros("s_len", f(LOGIT_ROWS))?,
             attn_scratch: None,
+            prefill_scratch: None,
         })
     }
 }
@@ -211,6 +213,12 @@ impl Engine {
         let positions: Vec<u32> = (past as u32..(past + t) as u32).collect();
         gpu.write(&st.ids, 0, bytemuck::cast_slice(tokens));
         gpu.write(&st.positions, 0, bytemuck::cast_slice(&positions));
+        // Long contexts split the keys across workgroups (exact merge) and need scratch.
+        let need = AttentionPrefill::scratch_bytes(dims, tt, past as u32);
+        if need > 0 && st.prefill_scratch.as_ref().is_none_or(|b| b.size() < need) {
+            let most = AttentionPrefill::scratch_bytes(dims, st.t_max as u32, (kv.shape.prefix as u32).saturating_sub(st.t_max as u32));
+            st.prefill_scratch = Some(gpu.zeros("attention_prefill scratch", most.max(need))?);
+        }
         let k = &self.kernels;
         let w = &self.weights;
         st.profiler.start();
@@ -238,12 +246,14 @@ impl Engine {
             let seg = KvSegment::prefix(kv.shape.prefix as u32, tt);
             k.rope_kv.encode(&mut rec, bufs, tt, dims, layout, seg, true)?;
             st.profiler.step(&mut rec, "rope_kv_append")?;
-            k.attention_prefill.encode(
+            let scratch = st.prefill_scratch.as_ref().map(BufferBinding::from);
+            k.attention_prefill.encode_split(
                 &mut rec,
                 &st.qkv,
                 &lkv.k_pre,
                 &lkv.v_pre,
                 &st.attn,
+                scratch,
                 dims,
                 layout,
                 tt,
