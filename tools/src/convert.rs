@@ -65,21 +65,23 @@ impl QuantArgs {
     }
 }
 
+const HELP: &str = "\
+Input kinds (auto-detected):
+  a .gguf file                     model (F32/F16/BF16/Q4_0/Q4_1/Q8_0; qwen2, llama)
+  a dir with adapter_config.json   PEFT LoRA adapter (needs --base)
+  a dir with head.json             switcher/verifier head (needs --base)
+  a dir with config.json           HF model (model.safetensors, or shards + index)
+
+Examples:
+  kestrel convert ./Qwen2.5-0.5B-Instruct -o qwen.kst
+  kestrel convert ./Qwen2.5-0.5B-Instruct -o qwen-g64.kst --group-size 64 --scheme asym
+  kestrel convert smollm2.Q4_1.gguf -o smollm2.kst
+  kestrel convert ./my-lora -o lora.kst --base qwen.kst
+  kestrel inspect qwen.kst --verify";
+
 /// Convert a checkpoint into one .kst file.
-///
-/// INPUT is auto-detected:
-///   a .gguf file                          → model (F32/F16/BF16/Q4_0/Q4_1/Q8_0; qwen2, llama)
-///   a dir with adapter_config.json        → LoRA adapter (needs --base)
-///   a dir with head.json                  → switcher/verifier head (needs --base)
-///   a dir with config.json                → HF model (model.safetensors or sharded + index)
-///
-/// Examples:
-///   kestrel convert ./Qwen2.5-0.5B-Instruct -o qwen.kst
-///   kestrel convert ./Qwen2.5-0.5B-Instruct -o qwen-g64.kst --group-size 64 --scheme asym
-///   kestrel convert smollm2.Q4_1.gguf -o smollm2.kst
-///   kestrel convert ./my-lora -o lora.kst --base qwen.kst
 #[derive(clap::Args, Debug)]
-#[command(verbatim_doc_comment)]
+#[command(after_help = HELP)]
 pub struct Args {
     /// Input checkpoint: HF dir, .gguf file, PEFT adapter dir or head dir.
     pub input: PathBuf,

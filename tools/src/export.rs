@@ -12,6 +12,10 @@ use crate::convert::progress;
 /// tokenizer.json and tokenizer_config.json (with the chat template) when the file embeds them.
 /// Useful to compare against transformers, or to re-quantize with other options.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Writes config.json, model.safetensors (all tensors F32, W4/W8 dequantized exactly),
+tokenizer.json and tokenizer_config.json (chat_template) when embedded.
+Example: kestrel export qwen.kst -o qwen-hf/   (then load qwen-hf/ with transformers)")]
 pub struct Args {
     /// The .kst model file.
     pub file: PathBuf,

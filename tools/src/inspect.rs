@@ -16,6 +16,11 @@ use serde_json::Value;
 /// heads record their base's), model config, quantization and adapter/head sections, then one
 /// line per tensor: name, dtype, shape, group size, bytes and CRC32 of its data array.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Text: kind, header hash (the file's identity; adapters/heads also show their base's), config,
+quantization/adapter/head sections, one line per tensor (dtype, shape, group, bytes, CRC32).
+--json: one stable document (fixed key order, tensors in file order, no paths or times).
+Example: kestrel inspect qwen.kst --verify")]
 pub struct Args {
     /// The .kst file.
     pub file: PathBuf,

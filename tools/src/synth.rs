@@ -25,6 +25,13 @@ pub enum Like {
 /// tokenizer (256 byte tokens + <|endoftext|>, <|im_start|>, <|im_end|>) and a ChatML template,
 /// so text commands run; the output is noise. Use it for throughput and memory benchmarks.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Weights are generated directly in the storage layout (random nibbles, plausible scales), so a 7B
+file takes well under a minute. The file embeds a minimal byte-level BPE tokenizer (256 byte
+tokens + <|endoftext|>=256, <|im_start|>=257, <|im_end|>=258) and a ChatML template: text
+commands run, the output is noise. For throughput and memory benchmarks.
+
+Example: kestrel synth --like qwen2.5-7b -o /tmp/q7.kst && kestrel bench /tmp/q7.kst")]
 pub struct Args {
     /// Which model's shapes to use.
     #[arg(long, value_enum)]
