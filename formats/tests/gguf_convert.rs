@@ -11,8 +11,11 @@ fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/gguf")
 }
 
+/// A path unique to this call: tests run in parallel and several convert the same fixture.
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kestrel-gguf-test-{}", std::process::id()));
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("kestrel-gguf-test-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
