@@ -28,7 +28,7 @@ use crate::adapter::{Adapter, LoraGroup};
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
-use crate::kv::KvCache;
+use crate::kv::{KvCache, LayerKv};
 use crate::sampling::Sampling;
 
 /// `KESTREL_PROFILE=1`: submit and wait after every kernel and accumulate wall time per kernel
@@ -37,6 +37,12 @@ pub(crate) struct Profiler {
     on: bool,
     t0: std::time::Instant,
     pub totals: std::collections::BTreeMap<&'static str, (u32, std::time::Duration)>,
+}
+
+impl Default for Profiler {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Profiler {
@@ -206,7 +212,6 @@ impl Engine {
             return Err(EngineError::ContextOverflow { what: "prefix", needed: past + t, limit: kv.shape.prefix });
         }
         let c = &self.config;
-        let (hidden, inter, eps) = (c.hidden_size as u32, c.intermediate_size as u32, c.rms_norm_eps as f32);
         let (dims, tt) = (self.dims(), t as u32);
         let layout = QkvLayout::fused(dims);
         let gpu = &*self.gpu;
@@ -225,34 +230,17 @@ impl Engine {
         let mut rec = Recorder::new(gpu);
         embedding(&mut rec, &w.embed_tokens, &st.ids, &st.x, tt)?; // x: [T, hidden]
         st.profiler.step(&mut rec, "embedding")?;
-        for (i, (layer, lkv)) in w.layers.iter().zip(&kv.layers).enumerate() {
-            let ll = lora.map(|a| (a, &a.layers[i]));
-            let group = |pick: fn(&crate::adapter::LayerLora) -> &Option<LoraGroup>| {
-                ll.and_then(|(a, l)| pick(l).as_ref().map(|g| (a, g)))
-            };
-            k.rmsnorm.encode(&mut rec, &st.x, &layer.input_layernorm, &st.xn, tt, hidden, eps)?;
-            st.profiler.step(&mut rec, "rmsnorm")?;
-            let qkv_lora = shrink(&mut rec, &st.xn, &st.h, group(|l| &l.qkv), tt, hidden)?;
-            let ep = Epilogue { bias: layer.qkv_bias.as_ref(), lora: qkv_lora, ..Epilogue::default() };
-            matmul(&mut rec, &layer.qkv_proj, &st.xn, &st.qkv, tt, &ep)?; // qkv: [T, (H+2Hkv)·D]
-            st.profiler.step(&mut rec, "qkv_proj")?;
-            let bufs = RopeKvBuffers {
-                qkv: (&st.qkv).into(),
-                positions: (&st.positions).into(),
-                inv_freq: (&st.inv_freq).into(),
-                k_cache: (&lkv.k_pre).into(),
-                v_cache: (&lkv.v_pre).into(),
-            };
-            let seg = KvSegment::prefix(kv.shape.prefix as u32, tt);
-            k.rope_kv.encode(&mut rec, bufs, tt, dims, layout, seg, true)?;
-            st.profiler.step(&mut rec, "rope_kv_append")?;
-            let scratch = st.prefill_scratch.as_ref().map(BufferBinding::from);
+        let mut prof = std::mem::take(&mut st.profiler);
+        let state = &*st;
+        let seg = KvSegment::prefix(kv.shape.prefix as u32, tt);
+        let scratch = state.prefill_scratch.as_ref().map(BufferBinding::from);
+        let mut attend = |rec: &mut Recorder<'_>, lkv: &LayerKv| -> Result<()> {
             k.attention_prefill.encode_split(
-                &mut rec,
-                &st.qkv,
+                rec,
+                &state.qkv,
                 &lkv.k_pre,
                 &lkv.v_pre,
-                &st.attn,
+                &state.attn,
                 scratch,
                 dims,
                 layout,
@@ -260,24 +248,11 @@ impl Engine {
                 past as u32,
                 kv.shape.prefix as u32,
             )?; // attn: [T, H·D]
-            st.profiler.step(&mut rec, "attention_prefill")?;
-            let o_lora = shrink(&mut rec, &st.attn, &st.h, group(|l| &l.o), tt, dims.h * dims.d)?;
-            let residual = Epilogue { accumulate: true, lora: o_lora, ..Epilogue::default() };
-            matmul(&mut rec, &layer.o_proj, &st.attn, &st.x, tt, &residual)?; // x += attn · o_projᵀ
-            st.profiler.step(&mut rec, "o_proj")?;
-            k.rmsnorm.encode(&mut rec, &st.x, &layer.post_attention_layernorm, &st.xn, tt, hidden, eps)?;
-            st.profiler.step(&mut rec, "rmsnorm")?;
-            let gu_lora = shrink(&mut rec, &st.xn, &st.h, group(|l| &l.gate_up), tt, hidden)?;
-            let ep = Epilogue { lora: gu_lora, ..Epilogue::default() };
-            matmul(&mut rec, &layer.gate_up_proj, &st.xn, &st.gu, tt, &ep)?; // gu: [T, 2I]
-            st.profiler.step(&mut rec, "gate_up_proj")?;
-            k.swiglu.encode(&mut rec, &st.gu, &st.act, tt, inter)?; // act: [T, I]
-            st.profiler.step(&mut rec, "swiglu")?;
-            let down_lora = shrink(&mut rec, &st.act, &st.h, group(|l| &l.down), tt, inter)?;
-            let residual = Epilogue { accumulate: true, lora: down_lora, ..Epilogue::default() };
-            matmul(&mut rec, &layer.down_proj, &st.act, &st.x, tt, &residual)?; // x += act · downᵀ
-            st.profiler.step(&mut rec, "down_proj")?;
-        }
+            Ok(())
+        };
+        let blocks = self.encode_blocks(&mut rec, state, &mut prof, kv, tt, (false, seg), lora, &mut attend);
+        st.profiler = prof;
+        blocks?;
         let wanted: Vec<usize> = match rows {
             LogitRows::None => vec![],
             LogitRows::Last => vec![t - 1],
@@ -320,8 +295,6 @@ impl Engine {
                 kv.shape
             )));
         }
-        let c = &self.config;
-        let (hidden, inter, eps) = (c.hidden_size as u32, c.intermediate_size as u32, c.rms_norm_eps as f32);
         let (dims, nn) = (self.dims(), n as u32);
         let layout = QkvLayout::fused(dims);
         let shape = DecodeShape {
@@ -349,50 +322,92 @@ impl Engine {
         let scratch = st.attn_scratch.as_ref().ok_or_else(|| EngineError::Unsupported("no scratch".into()))?;
         let mut rec = Recorder::new(gpu);
         embedding(&mut rec, &w.embed_tokens, &st.ids, &st.x, nn)?; // x: [N, hidden]
-        for (i, (layer, lkv)) in w.layers.iter().zip(&kv.layers).enumerate() {
-            let ll = lora.map(|a| (a, &a.layers[i]));
-            let group = |pick: fn(&crate::adapter::LayerLora) -> &Option<LoraGroup>| {
-                ll.and_then(|(a, l)| pick(l).as_ref().map(|g| (a, g)))
-            };
-            k.rmsnorm.encode(&mut rec, &st.x, &layer.input_layernorm, &st.xn, nn, hidden, eps)?;
-            let qkv_lora = shrink(&mut rec, &st.xn, &st.h, group(|l| &l.qkv), nn, hidden)?;
-            let ep = Epilogue { bias: layer.qkv_bias.as_ref(), lora: qkv_lora, ..Epilogue::default() };
-            matmul(&mut rec, &layer.qkv_proj, &st.xn, &st.qkv, nn, &ep)?; // qkv: [N, (H+2Hkv)·D]
-            let bufs = RopeKvBuffers {
-                qkv: (&st.qkv).into(),
-                positions: (&st.positions).into(),
-                inv_freq: (&st.inv_freq).into(),
-                k_cache: (&lkv.k_suf).into(),
-                v_cache: (&lkv.v_suf).into(),
-            };
-            let seg = KvSegment::suffix(kv.shape.paths as u32, kv.shape.suffix as u32, 1, p_len as u32);
-            k.rope_kv.encode(&mut rec, bufs, nn, dims, layout, seg, true)?;
+        let mut prof = std::mem::take(&mut st.profiler);
+        let state = &*st;
+        let seg = KvSegment::suffix(kv.shape.paths as u32, kv.shape.suffix as u32, 1, p_len as u32);
+        let mut attend = |rec: &mut Recorder<'_>, lkv: &LayerKv| -> Result<()> {
             let bufs = DecodeBuffers {
-                q: (&st.qkv).into(),
+                q: (&state.qkv).into(),
                 k_pre: (&lkv.k_pre).into(),
                 v_pre: (&lkv.v_pre).into(),
                 k_suf: (&lkv.k_suf).into(),
                 v_suf: (&lkv.v_suf).into(),
-                s_len: (&st.s_len).into(),
+                s_len: (&state.s_len).into(),
                 scratch: scratch.into(),
-                out: (&st.attn).into(),
+                out: (&state.attn).into(),
             };
-            k.attention_decode.encode(&mut rec, bufs, dims, layout, shape)?; // attn: [N, H·D]
-            let o_lora = shrink(&mut rec, &st.attn, &st.h, group(|l| &l.o), nn, dims.h * dims.d)?;
-            let residual = Epilogue { accumulate: true, lora: o_lora, ..Epilogue::default() };
-            matmul(&mut rec, &layer.o_proj, &st.attn, &st.x, nn, &residual)?;
-            k.rmsnorm.encode(&mut rec, &st.x, &layer.post_attention_layernorm, &st.xn, nn, hidden, eps)?;
-            let gu_lora = shrink(&mut rec, &st.xn, &st.h, group(|l| &l.gate_up), nn, hidden)?;
-            let ep = Epilogue { lora: gu_lora, ..Epilogue::default() };
-            matmul(&mut rec, &layer.gate_up_proj, &st.xn, &st.gu, nn, &ep)?;
-            k.swiglu.encode(&mut rec, &st.gu, &st.act, nn, inter)?;
-            let down_lora = shrink(&mut rec, &st.act, &st.h, group(|l| &l.down), nn, inter)?;
-            let residual = Epilogue { accumulate: true, lora: down_lora, ..Epilogue::default() };
-            matmul(&mut rec, &layer.down_proj, &st.act, &st.x, nn, &residual)?;
-        }
+            k.attention_decode.encode(rec, bufs, dims, layout, shape)?; // attn: [N, H·D]
+            Ok(())
+        };
+        let blocks = self.encode_blocks(&mut rec, state, &mut prof, kv, nn, (true, seg), lora, &mut attend);
+        st.profiler = prof;
+        blocks?;
         let rows: Vec<usize> = (0..n).collect();
         self.encode_lm_head(&mut rec, st, &rows)?;
         rec.submit()?;
+        Ok(())
+    }
+
+    /// Every decoder block over the `t` rows of `st.x` (see the module docs). The new K/V rows go
+    /// to the prefix segment, or with `suffix` to the per-path suffix segments, at `seg`;
+    /// `attend` records the attention that fits that layout (q from `st.qkv`, out `st.attn`).
+    #[allow(clippy::too_many_arguments)]
+    fn encode_blocks(
+        &self,
+        rec: &mut Recorder<'_>,
+        st: &State,
+        prof: &mut Profiler,
+        kv: &KvCache,
+        t: u32,
+        (suffix, seg): (bool, KvSegment),
+        lora: Option<&Adapter>,
+        attend: &mut dyn FnMut(&mut Recorder<'_>, &LayerKv) -> Result<()>,
+    ) -> Result<()> {
+        let c = &self.config;
+        let (hidden, inter, eps) = (c.hidden_size as u32, c.intermediate_size as u32, c.rms_norm_eps as f32);
+        let dims = self.dims();
+        let layout = QkvLayout::fused(dims);
+        let k = &self.kernels;
+        for (i, (layer, lkv)) in self.weights.layers.iter().zip(&kv.layers).enumerate() {
+            let ll = lora.map(|a| (a, &a.layers[i]));
+            let group = |pick: fn(&crate::adapter::LayerLora) -> &Option<LoraGroup>| {
+                ll.and_then(|(a, l)| pick(l).as_ref().map(|g| (a, g)))
+            };
+            k.rmsnorm.encode(rec, &st.x, &layer.input_layernorm, &st.xn, t, hidden, eps)?;
+            prof.step(rec, "rmsnorm")?;
+            let qkv_lora = shrink(rec, &st.xn, &st.h, group(|l| &l.qkv), t, hidden)?;
+            let ep = Epilogue { bias: layer.qkv_bias.as_ref(), lora: qkv_lora, ..Epilogue::default() };
+            matmul(rec, &layer.qkv_proj, &st.xn, &st.qkv, t, &ep)?; // qkv: [T, (H+2Hkv)·D]
+            prof.step(rec, "qkv_proj")?;
+            let (k_cache, v_cache) = if suffix { (&lkv.k_suf, &lkv.v_suf) } else { (&lkv.k_pre, &lkv.v_pre) };
+            let bufs = RopeKvBuffers {
+                qkv: (&st.qkv).into(),
+                positions: (&st.positions).into(),
+                inv_freq: (&st.inv_freq).into(),
+                k_cache: k_cache.into(),
+                v_cache: v_cache.into(),
+            };
+            k.rope_kv.encode(rec, bufs, t, dims, layout, seg, true)?;
+            prof.step(rec, "rope_kv_append")?;
+            attend(rec, lkv)?; // attn: [T, H·D]
+            prof.step(rec, "attention")?;
+            let o_lora = shrink(rec, &st.attn, &st.h, group(|l| &l.o), t, dims.h * dims.d)?;
+            let residual = Epilogue { accumulate: true, lora: o_lora, ..Epilogue::default() };
+            matmul(rec, &layer.o_proj, &st.attn, &st.x, t, &residual)?; // x += attn · o_projᵀ
+            prof.step(rec, "o_proj")?;
+            k.rmsnorm.encode(rec, &st.x, &layer.post_attention_layernorm, &st.xn, t, hidden, eps)?;
+            prof.step(rec, "rmsnorm")?;
+            let gu_lora = shrink(rec, &st.xn, &st.h, group(|l| &l.gate_up), t, hidden)?;
+            let ep = Epilogue { lora: gu_lora, ..Epilogue::default() };
+            matmul(rec, &layer.gate_up_proj, &st.xn, &st.gu, t, &ep)?; // gu: [T, 2I]
+            prof.step(rec, "gate_up_proj")?;
+            k.swiglu.encode(rec, &st.gu, &st.act, t, inter)?; // act: [T, I]
+            prof.step(rec, "swiglu")?;
+            let down_lora = shrink(rec, &st.act, &st.h, group(|l| &l.down), t, inter)?;
+            let residual = Epilogue { accumulate: true, lora: down_lora, ..Epilogue::default() };
+            matmul(rec, &layer.down_proj, &st.act, &st.x, t, &residual)?; // x += act · downᵀ
+            prof.step(rec, "down_proj")?;
+        }
         Ok(())
     }
 

@@ -104,6 +104,13 @@ pub struct Timings {
     pub generated: usize,
 }
 
+/// A validated request: which adapter encodes the prompt and which decodes, and the stop ids.
+struct Request {
+    prompt_lora: Option<AdapterId>,
+    decode_lora: Option<AdapterId>,
+    stop: Vec<u32>,
+}
+
 /// A session over an engine: KV cache + scratch.
 pub struct Session<'e> {
     pub(crate) engine: &'e Engine,
@@ -146,6 +153,26 @@ impl<'e> Session<'e> {
     pub fn reset(&mut self) {
         self.prefix.clear();
         self.prefix_lora.clear();
+    }
+
+    /// Validate a generation request and resolve its adapters and stop tokens.
+    fn request(&self, prompt: &[u32], params: &GenerateParams) -> Result<Request> {
+        self.check_tokens(prompt)?;
+        params.sampling.validate()?;
+        let limit = self.engine.max_context;
+        if prompt.len() + params.max_tokens > limit {
+            return Err(EngineError::ContextOverflow {
+                what: "prompt + max tokens",
+                needed: prompt.len() + params.max_tokens,
+                limit,
+            });
+        }
+        let decode_lora = self.decode_adapter(params)?;
+        Ok(Request {
+            prompt_lora: if params.adapter_prompt { decode_lora } else { None },
+            decode_lora,
+            stop: params.stop_tokens.clone().unwrap_or_else(|| self.engine.config.eos_token_ids.clone()),
+        })
     }
 
     /// The adapter a request decodes with (None in chat mode).
@@ -288,19 +315,7 @@ impl<'e> Session<'e> {
 
     /// A streaming iterator over generated tokens. The prompt is prefilled on the first `next()`.
     pub fn stream(&mut self, prompt: &[u32], params: &GenerateParams) -> Result<TokenStream<'_, 'e>> {
-        self.check_tokens(prompt)?;
-        params.sampling.validate()?;
-        let limit = self.engine.max_context;
-        if prompt.len() + params.max_tokens > limit {
-            return Err(EngineError::ContextOverflow {
-                what: "prompt + max tokens",
-                needed: prompt.len() + params.max_tokens,
-                limit,
-            });
-        }
-        let decode_lora = self.decode_adapter(params)?;
-        let prompt_lora = if params.adapter_prompt { decode_lora } else { None };
-        let stop = params.stop_tokens.clone().unwrap_or_else(|| self.engine.config.eos_token_ids.clone());
+        let Request { prompt_lora, decode_lora, stop } = self.request(prompt, params)?;
         self.timings = Timings { prompt_tokens: prompt.len(), ..Timings::default() };
         Ok(TokenStream {
             session: self,
@@ -338,19 +353,7 @@ impl Session<'_> {
         if n == 0 || n > MAX_PATHS {
             return Err(EngineError::BadParameter(format!("paths must be in 1..={MAX_PATHS}, got {n}")));
         }
-        self.check_tokens(prompt)?;
-        params.sampling.validate()?;
-        let limit = self.engine.max_context;
-        if prompt.len() + params.max_tokens > limit {
-            return Err(EngineError::ContextOverflow {
-                what: "prompt + max tokens",
-                needed: prompt.len() + params.max_tokens,
-                limit,
-            });
-        }
-        let decode_lora = self.decode_adapter(params)?;
-        let prompt_lora = if params.adapter_prompt { decode_lora } else { None };
-        let stop = params.stop_tokens.clone().unwrap_or_else(|| self.engine.config.eos_token_ids.clone());
+        let Request { prompt_lora, decode_lora, stop } = self.request(prompt, params)?;
         let cancel = params.cancel.as_ref();
         self.kv.ensure_suffix(&self.engine.gpu, n, params.max_tokens.max(1))?;
         self.timings = Timings { prompt_tokens: prompt.len(), ..Timings::default() };
