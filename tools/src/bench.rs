@@ -9,22 +9,18 @@
 //! stderr. The GPU adapter is chosen as everywhere else (`KESTREL_ADAPTER`, else the best one).
 //!
 //! Order of work, chosen so the figures do not disturb each other: load → warm-up → prefill runs
-//! per prompt length → decode runs → read `rss_bytes` and `peak_gpu_bytes` (before any probe
-//! allocates) → kernel-level N-path steps → GPU roofline probe → host read bandwidth (CPU
-//! adapters). Each part's method is in its module: `engine_runs`, `kernel_paths`, `host_bw`,
-//! `model_bytes`, `sysmem`; the JSON schema is in `report`.
+//! per prompt length → decode runs (base, and adapter on) → multi-path decode steps → read
+//! `rss_bytes` and `peak_gpu_bytes` (before any probe allocates) → GPU roofline probe → host
+//! read bandwidth (CPU adapters). Each part's method is in its module: `engine_runs`,
+//! `engine_paths`, `host_bw`, `model_bytes`, `sysmem`; the JSON schema is in `report`.
 //!
 //! With `--adapter`, the LoRA adapter is loaded and decode runs alternate between the base and
 //! the adapter on (`Mode::Reasoning`); `lora_step_ratio` = median step (on) / median step (off),
 //! beside `lora_bytes_ratio` = adapter bytes / base weight bytes.
-//!
-//! Not in this engine build yet, and how the bench grows with it: multi-path decoding (then
-//! `path_step_ratio` comes from engine decode steps with N paths and `path_step_source` becomes
-//! `engine`; until then it is the kernel-level MLP figure, `kernel_mlp`).
 
+mod engine_paths;
 mod engine_runs;
 mod host_bw;
-mod kernel_paths;
 mod model_bytes;
 mod report;
 mod stats;
@@ -49,8 +45,6 @@ const HOST_PROBE_BYTES: u64 = 1 << 30;
 const HOST_PROBE_MIN_BYTES: u64 = 64 << 20;
 /// Timed passes of the host probe.
 const HOST_PROBE_PASSES: usize = 5;
-/// Timed kernel-level steps per N (at least; `--repeat` raises it).
-const KERNEL_MIN_REPS: usize = 3;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -77,7 +71,7 @@ pub struct Args {
 }
 
 impl Args {
-    fn validate(&self) -> anyhow::Result<Vec<u32>> {
+    fn validate(&self) -> anyhow::Result<Vec<usize>> {
         if self.prompt_tokens.is_empty() || self.prompt_tokens.contains(&0) {
             bail!("--prompt-tokens needs one or more lengths ≥ 1");
         }
@@ -87,7 +81,7 @@ impl Args {
         if self.repeat == 0 {
             bail!("--repeat must be ≥ 1");
         }
-        kernel_paths::path_counts(&self.paths)
+        engine_paths::path_counts(&self.paths)
     }
 }
 
@@ -120,10 +114,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let is_cpu = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
-    let kernel_reps = args.repeat.max(KERNEL_MIN_REPS);
     let units = 1
         + args.repeat * (args.prompt_tokens.len() + 1 + usize::from(lora.is_some()))
-        + kernel_reps * ns.len()
+        + (args.repeat + 1) * ns.len()
         + 1
         + usize::from(is_cpu);
     let bar = ProgressBar::new(units as u64);
@@ -165,12 +158,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .into_iter();
     let decode = decodes.next().context("no base decode result")?;
     let lora_decode = decodes.next();
+    bar.set_message("multi-path decode");
+    let paths = engine_paths::measure(
+        &mut session,
+        first_prompt,
+        args.gen_tokens,
+        &ns,
+        args.repeat,
+        || bar.inc(1),
+    )?;
     let rss_bytes = sysmem::peak_rss_bytes();
     let peak_gpu_bytes = gpu.stats().allocated_bytes;
     drop(session);
 
-    bar.set_message("N-path kernel steps");
-    let paths = kernel_paths::measure(&gpu, &file, &cfg, &ns, kernel_reps, || bar.inc(1))?;
     bar.set_message("GPU roofline probe");
     let probe = kestrel_kernels::measure_read_bandwidth(&gpu).context("GPU roofline probe")?;
     bar.inc(1);
@@ -231,7 +231,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         rss_bytes,
         path_step_ratio: paths.iter().map(|p| (p.n, p.ratio)).collect(),
-        path_step_source: "kernel_mlp",
+        path_step_source: "engine",
         lora_step_ratio: lora_decode
             .as_ref()
             .map(|l| l.step_ms.median / decode.step_ms.median),
@@ -275,7 +275,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         prefill: prefill.iter().map(PrefillRow::from).collect(),
         decode: DecodeRow::from(&decode),
-        paths: paths.iter().map(PathRow::from).collect(),
+        paths: paths
+            .iter()
+            .map(|p| PathRow::from(p, bytes_per_token))
+            .collect(),
         probe_variants: probe
             .variants
             .iter()

@@ -116,6 +116,20 @@ fn json_report_has_the_schema_and_sane_numbers() {
         let x = v.as_f64().unwrap_or(f64::NAN);
         assert!(x.is_finite() && x > 0.0, "path_step_ratio[{n}] = {v}");
     }
+    assert_eq!(r["path_step_source"], "engine");
+    let rows = r["paths"].as_array().expect("paths rows");
+    assert_eq!(rows.len(), 3);
+    for row in rows {
+        let n = positive(row, "n");
+        let step = positive(&row["step_ms"], "median");
+        assert_eq!(
+            row["step_ms"]["n"].as_u64(),
+            Some(2),
+            "one sample per repeat"
+        );
+        assert!((positive(row, "tok_s") - n * 1e3 / step).abs() <= 1e-9 * positive(row, "tok_s"));
+        assert_eq!(row["ratio"], ratios[&format!("{n}")]);
+    }
     assert!(
         r.get("lora_step_ratio").is_none(),
         "no adapter, so no LoRA ratio"

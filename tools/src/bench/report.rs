@@ -10,8 +10,8 @@
 //! `Gpu`: weights + KV cache + scratch; an upper bound, frees are not subtracted; `gpu_bytes`
 //! splits it by phase: model load, adapter load, session (KV + scratch), runs), `rss_bytes`
 //! (peak resident set of the process before the roofline probes; null without /proc),
-//! `path_step_ratio` (object keyed by N: step(N) / step(1); `path_step_source` says whether it
-//! is the engine's multi-path decode or the kernel-level MLP figure), and, only when `--adapter`
+//! `path_step_ratio` (object keyed by N: lockstep decode step of N paths over one shared prompt /
+//! step of 1 path; `path_step_source` = `engine`: `Session::generate_paths`), and, only when `--adapter`
 //! was given, `lora_step_ratio` (median decode step adapter on / off), `lora_bytes_ratio`
 //! (adapter / base weight bytes) and the `lora` detail object. Detail objects: `model`, `device`,
 //! `settings`, `prefill` (one row per length), `decode`, `paths`, `probe_variants`, `targets`
@@ -22,8 +22,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::engine_paths::PathStep;
 use super::engine_runs::{DecodeResult, PrefillResult};
-use super::kernel_paths::PathStep;
 use super::stats::Summary;
 use super::targets::Target;
 
@@ -55,7 +55,7 @@ pub struct Settings {
     pub prompt_tokens: Vec<usize>,
     pub gen_tokens: usize,
     pub repeat: usize,
-    pub paths: Vec<u32>,
+    pub paths: Vec<usize>,
     pub adapter: Option<String>,
 }
 
@@ -99,9 +99,14 @@ pub struct GpuBytes {
 
 #[derive(Debug, Serialize)]
 pub struct PathRow {
-    pub n: u32,
+    pub n: usize,
+    /// One lockstep step of all N paths.
     pub step_ms: Summary,
+    /// `median step(N) / median step(1)`.
     pub ratio: f64,
+    /// Tokens per second summed over the paths.
+    pub tok_s: f64,
+    /// Weight bytes per step (read once for all paths) / median step time.
     pub gb_s: f64,
 }
 
@@ -135,7 +140,7 @@ pub struct Report {
     pub peak_gpu_bytes: u64,
     pub gpu_bytes: GpuBytes,
     pub rss_bytes: Option<u64>,
-    pub path_step_ratio: BTreeMap<u32, f64>,
+    pub path_step_ratio: BTreeMap<usize, f64>,
     pub path_step_source: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lora_step_ratio: Option<f64>,
@@ -178,12 +183,13 @@ impl DecodeRow {
 }
 
 impl PathRow {
-    pub fn from(p: &PathStep) -> Self {
+    pub fn from(p: &PathStep, bytes_per_step: u64) -> Self {
         PathRow {
             n: p.n,
             step_ms: p.step_ms,
             ratio: p.ratio,
-            gb_s: p.gb_s,
+            tok_s: p.tok_s,
+            gb_s: bytes_per_step as f64 / (p.step_ms.median * 1e-3) / 1e9,
         }
     }
 }
@@ -306,15 +312,20 @@ impl Report {
             "process peak RSS",
             self.rss_bytes.map_or("n/a".into(), mb),
         );
-        let _ = writeln!(s, "\nN-path step ({})", self.path_step_source);
+        let _ = writeln!(
+            s,
+            "\nN-path decode step ({}, shared prompt)",
+            self.path_step_source
+        );
         for p in &self.paths {
             row(
                 &mut s,
                 &format!("  N = {}", p.n),
                 format!(
-                    "{}   ×{:.2} of N=1   {:.2} GB/s",
-                    p.step_ms.show(2, "ms"),
+                    "{}   ×{:.2} of N=1   {:.2} tok/s total   {:.2} GB/s",
+                    p.step_ms.show(1, "ms"),
                     p.ratio,
+                    p.tok_s,
                     p.gb_s
                 ),
             );

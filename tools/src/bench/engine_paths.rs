@@ -1,0 +1,117 @@
+//! Multi-path decode step time: N reasoning paths decoded in lockstep over one shared prompt
+//! (`Session::generate_paths`), one weight read per step serving all N.
+//!
+//! Contract:
+//! - For each N: one untimed warm-up request (2 tokens: compiles the N-column pipelines, sizes
+//!   the per-path KV segments), then `repeat` timed requests of `G` tokens per path from an empty
+//!   cache, interleaved over the N values so machine drift hits all alike.
+//! - step time = the engine's decode time / (generated − 1) (the first token of every path
+//!   comes from the prompt's logits); `ratio[N] = median step(N) / median step(1)`, N = 1 is
+//!   always measured; aggregate throughput = N / step time.
+//! - Stop tokens are disabled, so every path runs the full `G` tokens.
+
+use anyhow::{bail, Context};
+use kestrel::{GenerateParams, Session, MAX_PATHS};
+
+use super::stats::Summary;
+
+/// One N's result.
+#[derive(Debug, Clone)]
+pub struct PathStep {
+    pub n: usize,
+    /// Milliseconds per lockstep decode step (all N paths).
+    pub step_ms: Summary,
+    /// `median step(N) / median step(1)`.
+    pub ratio: f64,
+    /// Tokens per second over all paths (N / median step).
+    pub tok_s: f64,
+}
+
+/// The N values to measure: `paths` with 1 added, sorted, deduplicated, each in 1..=MAX_PATHS.
+pub fn path_counts(paths: &[u32]) -> anyhow::Result<Vec<usize>> {
+    if let Some(bad) = paths.iter().find(|&&n| n == 0 || n as usize > MAX_PATHS) {
+        bail!("--paths: {bad} is outside 1..={MAX_PATHS} (the engine's multi-path range)");
+    }
+    let mut ns: Vec<usize> = paths.iter().map(|&n| n as usize).chain([1]).collect();
+    ns.sort_unstable();
+    ns.dedup();
+    Ok(ns)
+}
+
+fn params(max_tokens: usize) -> GenerateParams {
+    GenerateParams {
+        max_tokens,
+        stop_tokens: Some(vec![]),
+        ..GenerateParams::default()
+    }
+}
+
+/// One request of `gen` tokens per path; milliseconds per decode step.
+fn step_ms(session: &mut Session<'_>, prompt: &[u32], n: usize, gen: usize) -> anyhow::Result<f64> {
+    session.reset();
+    session
+        .generate_paths(prompt, n, &params(gen))
+        .with_context(|| format!("decoding {n} paths of {gen} tokens"))?;
+    let t = session.timings();
+    let steps = t.generated.saturating_sub(1);
+    anyhow::ensure!(
+        steps > 0,
+        "the engine decoded {} of {gen} steps for {n} paths",
+        t.generated
+    );
+    Ok(t.decode.as_secs_f64() * 1e3 / steps as f64)
+}
+
+/// Measures every N in `ns` (see the module contract); `tick` after each request.
+pub fn measure(
+    session: &mut Session<'_>,
+    prompt: &[u32],
+    gen: usize,
+    ns: &[usize],
+    repeat: usize,
+    mut tick: impl FnMut(),
+) -> anyhow::Result<Vec<PathStep>> {
+    anyhow::ensure!(
+        gen >= 2,
+        "multi-path decode needs at least 2 tokens per path"
+    );
+    for &n in ns {
+        step_ms(session, prompt, n, 2)?;
+        tick();
+    }
+    let mut samples = vec![Vec::with_capacity(repeat); ns.len()];
+    for _ in 0..repeat {
+        for (s, &n) in samples.iter_mut().zip(ns) {
+            s.push(step_ms(session, prompt, n, gen)?);
+            tick();
+        }
+    }
+    let summaries = samples
+        .iter()
+        .map(|s| Summary::of(s).context("no finite step time"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let base = summaries.first().map_or(f64::NAN, |s| s.median);
+    Ok(ns
+        .iter()
+        .zip(summaries)
+        .map(|(&n, step_ms)| PathStep {
+            n,
+            ratio: step_ms.median / base,
+            tok_s: n as f64 * 1e3 / step_ms.median,
+            step_ms,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_counts_always_include_one_and_reject_out_of_range() {
+        assert_eq!(path_counts(&[8, 2, 4, 2]).unwrap(), vec![1, 2, 4, 8]);
+        assert_eq!(path_counts(&[]).unwrap(), vec![1]);
+        assert!(path_counts(&[0]).is_err());
+        assert!(path_counts(&[MAX_PATHS as u32 + 1]).is_err());
+    }
+}
