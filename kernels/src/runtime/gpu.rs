@@ -326,15 +326,20 @@ impl Gpu {
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
-        self.wait()?;
-        match rx.try_recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(KernelError::Readback(e.to_string())),
-            Err(_) => {
-                self.check_lost()?;
-                return Err(KernelError::Readback(
-                    "map callback did not run after waiting".into(),
-                ));
+        // With several threads sharing the device, another thread's poll may be the one that
+        // runs our callback, and our own poll can return while it is still running: wait on the
+        // channel (polling again) rather than assuming the callback has run.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            self.wait()?;
+            match rx.recv_timeout(std::time::Duration::from_millis(10)) {
+                Ok(Ok(())) => break,
+                Ok(Err(e)) => return Err(KernelError::Readback(e.to_string())),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if std::time::Instant::now() < deadline => {}
+                Err(_) => {
+                    self.check_lost()?;
+                    return Err(KernelError::Readback("map callback did not run within 60 s".into()));
+                }
             }
         }
         let out = {
