@@ -29,7 +29,6 @@ use crate::adapter::{Adapter, LoraGroup};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::kv::{KvCache, LayerKv};
-use crate::sampling::Sampling;
 
 /// `KESTREL_PROFILE=1`: submit and wait after every kernel and accumulate wall time per kernel
 /// (printed by `kestrel generate --stats`). Slows everything down; for finding hot spots only.
@@ -436,19 +435,5 @@ impl Engine {
     /// Read back the latest `[logit_rows, V]` logits.
     pub(crate) fn read_logits(&self, st: &State) -> Result<Vec<f32>> {
         Ok(self.gpu.read::<f32>(&st.logits, 0, st.logit_rows * self.config.vocab_size)?)
-    }
-
-    /// Choose the next token of each of the `n` latest logit rows.
-    pub(crate) fn sample(&self, st: &mut State, n: usize, sampling: &Sampling, step: usize, _first: bool) -> Result<Vec<u32>> {
-        let v = self.config.vocab_size;
-        let logits = self.gpu.read::<f32>(&st.logits, 0, n * v)?;
-        let mut out = Vec::with_capacity(n);
-        for (path, row) in logits.chunks_exact(v).enumerate() {
-            if row.iter().any(|x| !x.is_finite()) {
-                return Err(EngineError::NonFiniteLogits { step });
-            }
-            out.push(crate::sampling::sample_cpu(row, sampling, step as u64, path as u64));
-        }
-        Ok(out)
     }
 }

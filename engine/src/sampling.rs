@@ -63,6 +63,15 @@ mod tests {
     }
 }
 
+/// Pick path `path`'s token at `step` from one row of logits; a NaN/Inf row is an error, never a
+/// silent token 0.
+pub(crate) fn pick(row: &[f32], s: &Sampling, step: usize, path: usize) -> crate::Result<u32> {
+    if row.iter().any(|x| !x.is_finite()) {
+        return Err(EngineError::NonFiniteLogits { step });
+    }
+    Ok(sample_cpu(row, s, step as u64, path as u64))
+}
+
 /// splitmix64: a counter-based hash so sample `(seed, step, path)` is reproducible.
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);

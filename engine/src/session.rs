@@ -14,7 +14,7 @@ use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::forward::{LogitRows, State};
 use crate::kv::{KvCache, KvShape};
-use crate::sampling::Sampling;
+use crate::sampling::{pick, Sampling};
 use crate::tokenizer::StreamDecoder;
 
 /// Cancels a running request from another thread (checked between prefill chunks and decode steps).
@@ -373,10 +373,7 @@ impl Session<'_> {
             for p in 0..n {
                 // The first token of every path comes from the prompt's last row.
                 let row = if step == 0 { &logits[..v] } else { &logits[p * v..(p + 1) * v] };
-                if row.iter().any(|x| !x.is_finite()) {
-                    return Err(EngineError::NonFiniteLogits { step });
-                }
-                let id = crate::sampling::sample_cpu(row, &params.sampling, step as u64, p as u64);
+                let id = pick(row, &params.sampling, step, p)?;
                 if !done[p] {
                     out[p].tokens.push(id);
                     if stop.contains(&id) {
@@ -436,8 +433,8 @@ impl TokenStream<'_, '_> {
         let id = match self.next_token {
             None => {
                 let t0 = Instant::now();
-                s.prefill(&self.prompt, cancel.as_ref(), LogitRows::Last, self.prompt_lora)?;
-                let id = engine.sample(&mut s.state, 1, &self.params.sampling, 0, true)?[0];
+                let logits = s.prefill(&self.prompt, cancel.as_ref(), LogitRows::Last, self.prompt_lora)?;
+                let id = pick(&logits, &self.params.sampling, 0, 0)?;
                 s.timings.prefill = t0.elapsed();
                 id
             }
@@ -446,10 +443,10 @@ impl TokenStream<'_, '_> {
                 // Single-path decode appends `prev` to the prefix segment (a T = 1 step).
                 let past = s.prefix.len();
                 let lora = s.lora(self.decode_lora);
-                engine.forward_prefill(&mut s.state, &s.kv, &[prev], past, LogitRows::Last, lora)?;
+                let logits = engine.forward_prefill(&mut s.state, &s.kv, &[prev], past, LogitRows::Last, lora)?;
                 s.prefix.push(prev);
                 s.prefix_lora.push(self.decode_lora);
-                let id = engine.sample(&mut s.state, 1, &self.params.sampling, self.step, false)?[0];
+                let id = pick(&logits, &self.params.sampling, self.step, 0)?;
                 s.timings.decode += t0.elapsed();
                 id
             }
