@@ -8,13 +8,12 @@
 pub mod runtime;
 
 pub mod embedding;
-pub mod gemm_w4_f32;
 pub mod lora_shrink;
 pub mod matmul;
 pub mod matrix;
 pub mod matvec_f16_f32;
 pub mod matvec_f32_f32;
-pub mod matvec_w4_f32;
+pub mod matmul_w4_f32;
 pub mod matvec_w8_f32;
 pub mod roofline_probe;
 

@@ -6,11 +6,25 @@
 //!   W8 `q [M, K/4] u32` (i8 bytes), `scales [M, K/G] f16`; F16/F32 row-major `[M, K]`.
 //!   Sizes are checked exactly (`KernelError::Shape`); K % G == 0 and G % 32 == 0 for W4,
 //!   G % 4 == 0 for W8.
-//! - `Matrix::upload` copies without repacking. A matrix whose arrays exceed the device's
-//!   `max_storage_buffer_binding_size` is split by rows into `RowBlock`s (each array of a block
-//!   is its own buffer); kernels dispatch once per block. `Matrix::upload_rows` concatenates
-//!   several host matrices with equal K and layout along M (e.g. q|k|v into one QKV weight).
+//! - W8/F16/F32 upload into storage buffers without repacking. A matrix whose arrays exceed the
+//!   device's `max_storage_buffer_binding_size` is split by rows into `RowBlock`s (each array of a
+//!   block is its own buffer); kernels dispatch once per block. `Matrix::upload_rows`
+//!   concatenates several host matrices with equal K and layout along M (e.g. q|k|v into one QKV
+//!   weight).
+//! - W4 uploads into `Rgba32Uint` textures [`TEXTURE_WIDTH`] texels wide (`BlockData::W4`),
+//!   addressed linearly (texel `e` at `(e % 4096, e / 4096)`):
+//!   - `q`: texel `r · K/32 + j` = the 4 words (32 weights) of chunk `j` of block row `r`, i.e.
+//!     the `.kst` bytes in order (no repacking);
+//!   - `scales` (and `mins`): `S = ceil(K/G / 8)` texels per row; texel `r · S + b` holds the f16
+//!     values of groups `8b .. 8b+7` (group `g` in half `g % 2` of word `(g % 8) / 2`), zero
+//!     padded.
+//!   Why textures: on CPU adapters (Mesa lavapipe) a texel fetch is a vector gather, while every
+//!   storage-buffer load runs a scalar loop over the SIMD lanes with a bounds check per lane —
+//!   measured 0.86 vs 3.6 ns per 32-bit word (`kernels/examples/load_probe.rs`). GPUs read
+//!   textures through their texture caches (the image path mobile GPU stacks use for weights).
+//!   A block holds at most `4096 · max_texture_dimension_2d` texels per texture.
 
+use crate::runtime::gpu::TEXTURE_WIDTH;
 use crate::{Gpu, KernelError};
 
 /// A weight matrix in host memory (raw bytes, e.g. slices of the `.kst` mmap).
@@ -52,19 +66,56 @@ pub enum Layout {
     F32,
 }
 
-/// Rows `row0 .. row0 + rows` of a matrix, each array in its own buffer.
+/// Where a row block's arrays live.
+#[derive(Debug)]
+pub enum BlockData {
+    /// W8/F16/F32: row-major arrays in storage buffers.
+    Buffers {
+        /// `q` for W8, the values for F16/F32.
+        data: wgpu::Buffer,
+        /// Group scales (W8).
+        scales: Option<wgpu::Buffer>,
+    },
+    /// W4: textures in the module contract's layout.
+    W4 {
+        /// Nibble words, 32 weights per texel.
+        q: wgpu::TextureView,
+        /// Group scales, 8 groups per texel.
+        scales: wgpu::TextureView,
+        /// Group mins (asymmetric), laid out as `scales`.
+        mins: Option<wgpu::TextureView>,
+    },
+}
+
+/// Rows `row0 .. row0 + rows` of a matrix.
 #[derive(Debug)]
 pub struct RowBlock {
     /// First row of the block within the matrix.
     pub row0: u32,
     /// Rows in the block.
     pub rows: u32,
-    /// `q` for W4/W8, the values for F16/F32.
-    pub data: wgpu::Buffer,
-    /// Group scales (W4/W8).
-    pub scales: Option<wgpu::Buffer>,
-    /// Group mins (asymmetric W4).
-    pub mins: Option<wgpu::Buffer>,
+    /// The block's arrays.
+    pub data: BlockData,
+}
+
+/// Scale texels per row of a W4 matrix (8 groups per texel).
+pub fn w4_scale_texels_per_row(k: u32, group_size: u32) -> u32 {
+    (k / group_size).div_ceil(8)
+}
+
+/// The W4 scales (or mins) of `rows` rows `[rows, K/G]` f16, repacked to `S` texels per row.
+fn pack_w4_scales(parts: &[&[u8]], groups: usize, spr: usize) -> Vec<u8> {
+    let row_in = groups * 2;
+    let rows: usize = parts.iter().map(|p| p.len() / row_in).sum();
+    let mut out = vec![0u8; rows * spr * 16];
+    let mut r = 0;
+    for part in parts {
+        for row in part.chunks_exact(row_in) {
+            out[r * spr * 16..r * spr * 16 + row_in].copy_from_slice(row);
+            r += 1;
+        }
+    }
+    out
 }
 
 /// A weight matrix `[M, K]` on the GPU, split into row blocks that each fit one binding.
@@ -187,12 +238,19 @@ impl Matrix {
         let m =
             u32::try_from(m_total).map_err(|_| shape(format!("M = {m_total} overflows u32")))?;
         let (rd, rs, rm) = row_bytes(layout, k);
-        let max_bind = gpu.limits().max_storage_buffer_binding_size;
-        let widest = rd.max(rs).max(rm);
-        let rows_per_block = (max_bind / widest).min(u64::from(u32::MAX));
+        let rows_per_block = match layout {
+            Layout::W4 { group_size, .. } => {
+                let cap = u64::from(TEXTURE_WIDTH)
+                    * u64::from(gpu.limits().max_texture_dimension_2d);
+                let widest = u64::from((k / 32).max(w4_scale_texels_per_row(k, group_size)));
+                cap / widest
+            }
+            _ => gpu.limits().max_storage_buffer_binding_size / rd.max(rs).max(rm),
+        }
+        .min(u64::from(u32::MAX));
         if rows_per_block == 0 {
             return Err(KernelError::Limit(format!(
-                "one row of {widest} B exceeds a binding ({max_bind} B)"
+                "one row of {layout:?} K={k} exceeds a binding or texture"
             )));
         }
         let mut blocks = Vec::new();
@@ -218,23 +276,37 @@ impl Matrix {
                 }
                 out
             };
-            let data = gpu.upload_parts("matrix.data", &gather(0, rd))?;
-            let scales = if rs > 0 {
-                Some(gpu.upload_parts("matrix.scales", &gather(1, rs))?)
-            } else {
-                None
-            };
-            let mins = if rm > 0 {
-                Some(gpu.upload_parts("matrix.mins", &gather(2, rm))?)
-            } else {
-                None
+            let data = match layout {
+                Layout::W4 { group_size, asym } => {
+                    let groups = (k / group_size) as usize;
+                    let spr = w4_scale_texels_per_row(k, group_size) as usize;
+                    BlockData::W4 {
+                        q: gpu.upload_texels("matrix.q", gather(0, rd).concat())?,
+                        scales: gpu
+                            .upload_texels("matrix.scales", pack_w4_scales(&gather(1, rs), groups, spr))?,
+                        mins: if asym {
+                            Some(gpu.upload_texels(
+                                "matrix.mins",
+                                pack_w4_scales(&gather(2, rm), groups, spr),
+                            )?)
+                        } else {
+                            None
+                        },
+                    }
+                }
+                _ => BlockData::Buffers {
+                    data: gpu.upload_parts("matrix.data", &gather(0, rd))?,
+                    scales: if rs > 0 {
+                        Some(gpu.upload_parts("matrix.scales", &gather(1, rs))?)
+                    } else {
+                        None
+                    },
+                },
             };
             blocks.push(RowBlock {
                 row0: row0 as u32,
                 rows: rows as u32,
                 data,
-                scales,
-                mins,
             });
             row0 += rows;
         }

@@ -1,4 +1,5 @@
-//! Shared test helpers: one `Gpu` per f16 mode for the whole test binary, proptest case counts,
+//! Shared test helpers: one `Gpu` per feature mode (shader-f16 + subgroups where the adapter has
+//! them; neither) for the whole test binary, proptest case counts,
 //! and error metrics. A missing adapter is a test failure with a clear message, never a skip.
 
 use std::sync::{Arc, OnceLock};
@@ -13,6 +14,7 @@ fn open(disable_f16: bool) -> Arc<Gpu> {
     match Gpu::new(&GpuOptions {
         adapter: None,
         disable_f16,
+        disable_subgroups: disable_f16,
     }) {
         Ok(g) => Arc::new(g),
         Err(e) => panic!(
@@ -27,7 +29,7 @@ pub fn gpu() -> Arc<Gpu> {
     Arc::clone(GPU_F16.get_or_init(|| open(false)))
 }
 
-/// The shared device forced to the packed-u32 f16 fallback.
+/// The shared device forced to the packed-u32 f16 fallback and the no-subgroup load paths.
 pub fn gpu_packed() -> Arc<Gpu> {
     Arc::clone(GPU_PACKED.get_or_init(|| open(true)))
 }

@@ -13,12 +13,12 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;        // [T] u32
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;  // [T, K] f32
-@group(0) @binding(3) var<storage, read> data: array<u32>;       // block's q words or raw f16/f32 words
+@group(0) @binding(3) var<storage, read> data: array<u32>;       // W8 q words or raw f16/f32 words (dummy for W4)
 #storage_f16 4 scales read
-// scales: [rows, K/G] f16 (dummy for F16/F32)
-#storage_f16 5 mins read
-// mins: [rows, K/G] f16 (asymmetric W4; else bound to scales)
+// scales: [rows, K/G] f16 (W8; dummy otherwise)
 #include "w4.wgsl"
+#include "w4_tex.wgsl"
+// textures 6..=8: the W4 block (1×1 dummies otherwise)
 #include "w8.wgsl"
 
 @compute @workgroup_size(64)
@@ -43,11 +43,13 @@ fn embedding(@builtin(global_invocation_id) gid: vec3<u32>) {
     var v = 0.0;
     switch p.kind {
         case 0u, 1u: {
-            let nib = w4_nibble(data[r * (p.k / 8u) + kk / 8u], kk % 8u);
-            let gi = r * (p.k / p.group) + kk / p.group;
-            let s = scales_at(gi);
+            let word = w4_q(r * (p.k / 32u) + kk / 32u)[(kk % 32u) / 8u];
+            let nib = w4_nibble(word, kk % 8u);
+            let g = kk / p.group;
+            let st = r * ((p.k / p.group + 7u) / 8u) + g / 8u;
+            let s = w4_group(w4_s(st), g % 8u);
             if (p.kind == 1u) {
-                v = nib * s + mins_at(gi);
+                v = nib * s + w4_group(w4_m(st), g % 8u);
             } else {
                 v = (nib - 8.0) * s;
             }

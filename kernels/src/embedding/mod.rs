@@ -11,7 +11,7 @@ pub mod reference;
 #[cfg(test)]
 mod tests;
 
-use crate::matrix::{Layout, Matrix};
+use crate::matrix::{BlockData, Layout, Matrix};
 use crate::{BufferBinding, KernelError, Recorder};
 
 /// Kernel id = file = entry point.
@@ -59,17 +59,17 @@ pub fn embedding(
     };
     let gpu = rec.gpu();
     let pipe = gpu.pipeline(ID, SRC, ID, &[])?;
-    let dummy = gpu.dummy();
+    let (dummy, dummy_tex) = (gpu.dummy(), gpu.dummy_texture());
     for (i, block) in table.blocks.iter().enumerate() {
-        let scales = block.scales.as_ref().unwrap_or(dummy);
-        let mins = block.mins.as_ref().unwrap_or(scales);
-        let bufs = [
-            BufferBinding::from(ids),
-            out.into(),
-            (&block.data).into(),
-            scales.into(),
-            mins.into(),
-        ];
+        let (data, scales, textures) = match &block.data {
+            BlockData::Buffers { data, scales } => {
+                (data, scales.as_ref().unwrap_or(dummy), [dummy_tex; 3])
+            }
+            BlockData::W4 { q, scales, mins } => {
+                (dummy, dummy, [q, scales, mins.as_ref().unwrap_or(scales)])
+            }
+        };
+        let bufs = [BufferBinding::from(ids), out.into(), data.into(), scales.into()];
         let params = Params {
             k: table.k,
             t,
@@ -80,7 +80,7 @@ pub fn embedding(
             group,
             zero_oob: u32::from(i == 0),
         };
-        rec.dispatch(&pipe, &params, &bufs, [table.k.div_ceil(64), t, 1])?;
+        rec.dispatch_with_textures(&pipe, &params, &bufs, 6, &textures, [table.k.div_ceil(64), t, 1])?;
     }
     Ok(())
 }

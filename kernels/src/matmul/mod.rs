@@ -7,11 +7,12 @@
 //!   then `y = v` or, with `accumulate`, `y += v`. `B` is `[M, R]` f16, `h` is `[T, h_stride]` f32
 //!   (the `lora_shrink` output). LoRA on/off and scale are per dispatch; scale 0 leaves the
 //!   base result bit for bit.
-//! - Kernel choice: T ≤ [`DECODE_MAX_T`] uses the matrix–vector kernels (`matvec_<w>_f32`, one
-//!   invocation per row, up to 16 columns (4 for W4) from one weight read; a column's arithmetic does not
-//!   depend on T, so batched columns equal single-column runs bit for bit). Larger T uses the
-//!   register-tiled `gemm_w4_f32` for W4; W8/F16/F32 (embeddings, heads, unquantized tests) use
-//!   the matvec kernels over 16-column chunks (`gid.y`), still one dispatch per row block.
+//! - Kernel choice: W4 uses `matmul_w4_f32` for every T (8-row × 4-column register tiles over
+//!   texture weights; see its module). W8/F16/F32 (embeddings, heads, unquantized tests) use the
+//!   matrix–vector kernels `matvec_<w>_f32`: one invocation per row, up to [`DECODE_MAX_T`]
+//!   columns from one weight read, larger T in 16-column chunks (`gid.y`). In every kernel a
+//!   column's arithmetic does not depend on T, so batched columns equal single-column runs bit
+//!   for bit.
 //! - One dispatch per row block of `w` (one for every matrix that fits a binding).
 //! - Errors: `Shape` for inconsistent sizes; `Limit` when `x`/`y` exceed a binding.
 //!   Tolerance vs the CPU reference: normalised MSE ≤ 5e-4 (measured ~1e-12 for f32 weights).
@@ -20,10 +21,10 @@ pub mod reference;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use crate::matrix::{Layout, Matrix, RowBlock};
+use crate::matrix::{BlockData, Layout, Matrix, RowBlock};
 use crate::{BufferBinding, KernelError, Recorder};
 
-/// Largest T served by the matrix–vector kernels.
+/// Columns per invocation of the W8/F16/F32 matrix–vector kernels.
 pub const DECODE_MAX_T: u32 = 16;
 
 /// The LoRA expand fused into a matmul's epilogue: `y += scale · h[:, off..off+R] · Bᵀ`.
@@ -176,10 +177,7 @@ pub fn matmul(
             ep.lora.map_or(dummy, |l| l.b).into(),
         ];
         match w.layout {
-            Layout::W4 { .. } if t > DECODE_MAX_T => {
-                crate::gemm_w4_f32::encode(rec, block, &params, &common)?
-            }
-            Layout::W4 { .. } => crate::matvec_w4_f32::encode(rec, block, &params, &common)?,
+            Layout::W4 { .. } => crate::matmul_w4_f32::encode(rec, block, &params, &common)?,
             Layout::W8 { .. } => crate::matvec_w8_f32::encode(rec, block, &params, &common)?,
             Layout::F16 => crate::matvec_f16_f32::encode(rec, block, &params, &common)?,
             Layout::F32 => crate::matvec_f32_f32::encode(rec, block, &params, &common)?,
@@ -199,13 +197,7 @@ pub(crate) fn encode_matvec(
     common: &[BufferBinding<'_>; 5],
     n_arrays: usize,
 ) -> Result<(), KernelError> {
-    // matvec_w4_f32 keeps columns in vec4 components (4 per invocation); the others use arrays.
-    let max_cols = if id == crate::matvec_w4_f32::ID {
-        4
-    } else {
-        DECODE_MAX_T
-    };
-    let ncol = params.t.min(max_cols);
+    let ncol = params.t.min(DECODE_MAX_T);
     let pipe = rec
         .gpu()
         .pipeline(id, src, id, &[("NCOL", f64::from(ncol)), ("WG", 64.0)])?;
@@ -218,22 +210,22 @@ pub(crate) fn encode_matvec(
     )
 }
 
-/// `common ++ [data, scales, mins]` truncated to `n_arrays` weight arrays; absent mins are bound
-/// to the scales (the kernel reads them only for asymmetric W4).
+/// `common ++ [data, scales]` truncated to `n_arrays` weight arrays (buffer blocks only).
 pub(crate) fn block_bindings<'b>(
     block: &'b RowBlock,
     common: &[BufferBinding<'b>; 5],
     n_arrays: usize,
 ) -> Result<Vec<BufferBinding<'b>>, KernelError> {
-    let missing = || KernelError::Shape("matrix block lacks scales".into());
+    let BlockData::Buffers { data, scales } = &block.data else {
+        return Err(KernelError::Shape("a W4 block has no storage buffers".into()));
+    };
     let mut v = common.to_vec();
-    v.push((&block.data).into());
+    v.push(data.into());
     if n_arrays >= 2 {
-        let scales = block.scales.as_ref().ok_or_else(missing)?;
+        let scales = scales
+            .as_ref()
+            .ok_or_else(|| KernelError::Shape("matrix block lacks scales".into()))?;
         v.push(scales.into());
-        if n_arrays >= 3 {
-            v.push(block.mins.as_ref().unwrap_or(scales).into());
-        }
     }
     Ok(v)
 }

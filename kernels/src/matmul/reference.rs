@@ -13,7 +13,7 @@ pub fn dequant(h: &HostMatrix<'_>) -> Vec<f32> {
             q,
             scales,
             mins,
-        } => crate::matvec_w4_f32::reference::dequant_w4(
+        } => crate::matmul_w4_f32::reference::dequant_w4(
             m as usize,
             k as usize,
             group_size as usize,

@@ -5,7 +5,9 @@
 //! - `Gpu` is `Send + Sync`; apps hold `Arc<Gpu>`.
 //! - The device is created with the adapter's own maximal limits (on lavapipe: 128 MiB storage
 //!   bindings, 65,535 workgroups per dimension) and `shader-f16` when available and not disabled
-//!   (`GpuOptions::disable_f16` or env `KESTREL_NO_F16=1`).
+//!   (`GpuOptions::disable_f16` or env `KESTREL_NO_F16=1`), and `subgroup` operations when the
+//!   adapter has them with ≥ 8 lanes and they are not disabled (`GpuOptions::disable_subgroups` or
+//!   env `KESTREL_NO_SUBGROUPS=1`).
 //! - Every creation and submission runs inside validation + out-of-memory + internal error scopes
 //!   (`Gpu::scoped`); a captured error is returned as `KernelError`. Errors outside any scope go
 //!   to a non-panicking handler that logs them. Once the device-lost callback fired, every call
@@ -21,6 +23,10 @@ use super::pipelines::PipelineCache;
 
 /// Environment variable that forces the packed-u32 f16 fallback when set to `1`.
 pub const ENV_NO_F16: &str = "KESTREL_NO_F16";
+/// Width in texels of every texture from [`Gpu::upload_texels`] (`wgsl/w4.wgsl` hard-codes it).
+pub const TEXTURE_WIDTH: u32 = 4096;
+/// Environment variable that turns subgroup operations off when set to `1`.
+pub const ENV_NO_SUBGROUPS: &str = "KESTREL_NO_SUBGROUPS";
 
 /// How to open the GPU.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +36,9 @@ pub struct GpuOptions {
     pub adapter: Option<String>,
     /// Force the packed-u32 f16 fallback even if `shader-f16` exists (also env `KESTREL_NO_F16=1`).
     pub disable_f16: bool,
+    /// Do not use subgroup operations even if the adapter has them (also env
+    /// `KESTREL_NO_SUBGROUPS=1`); kernels then take their per-lane load paths.
+    pub disable_subgroups: bool,
 }
 
 /// Counters for `kestrel bench`.
@@ -62,11 +71,13 @@ pub struct Gpu {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     f16: bool,
+    subgroups: bool,
     lost: Arc<Mutex<Option<String>>>,
     pub(crate) pipelines: PipelineCache,
     pub(crate) counters: Counters,
     pub(crate) arena_pool: Mutex<Vec<wgpu::Buffer>>,
     dummy: wgpu::Buffer,
+    dummy_texture: wgpu::TextureView,
 }
 
 impl Gpu {
@@ -83,11 +94,19 @@ impl Gpu {
         let adapter = adapter::choose(&instance, pref.as_deref())?;
         let info = adapter.get_info();
         let f16 = !no_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
-        let features = if f16 {
-            wgpu::Features::SHADER_F16
-        } else {
-            wgpu::Features::empty()
-        };
+        let no_subgroups = opts.disable_subgroups
+            || std::env::var(ENV_NO_SUBGROUPS).map(|v| v == "1").unwrap_or(false);
+        // Kernels share one 32-value x chunk across 8 lanes, so subgroups must have ≥ 8 lanes.
+        let subgroups = !no_subgroups
+            && adapter.features().contains(wgpu::Features::SUBGROUP)
+            && info.subgroup_min_size >= 8;
+        let mut features = wgpu::Features::empty();
+        if f16 {
+            features |= wgpu::Features::SHADER_F16;
+        }
+        if subgroups {
+            features |= wgpu::Features::SUBGROUP;
+        }
         let desc = wgpu::DeviceDescriptor {
             label: Some("kestrel"),
             required_features: features,
@@ -112,7 +131,7 @@ impl Gpu {
         }));
         let limits = device.limits();
         log::info!(
-            "kestrel GPU: {} (shader-f16: {f16}, max storage binding {} MiB)",
+            "kestrel GPU: {} (shader-f16: {f16}, subgroups: {subgroups}, max storage binding {} MiB)",
             adapter::describe(&info),
             limits.max_storage_buffer_binding_size >> 20
         );
@@ -122,8 +141,26 @@ impl Gpu {
             usage: storage_usage(),
             mapped_at_creation: false,
         });
+        let dummy_texture = device
+            .create_texture(&wgpu::TextureDescriptor {
+                label: Some("kestrel.dummy_texture"),
+                size: wgpu::Extent3d {
+                    width: 1,
+                    height: 1,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba32Uint,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            })
+            .create_view(&wgpu::TextureViewDescriptor::default());
         Ok(Gpu {
             dummy,
+            dummy_texture,
+            subgroups,
             _instance: instance,
             _adapter: adapter,
             device,
@@ -156,6 +193,11 @@ impl Gpu {
         &self.dummy
     }
 
+    /// A 1×1 `Rgba32Uint` texture to bind where a kernel's optional texture input is absent.
+    pub fn dummy_texture(&self) -> &wgpu::TextureView {
+        &self.dummy_texture
+    }
+
     /// One-line adapter description for logs and bench tables.
     pub fn adapter_description(&self) -> String {
         adapter::describe(&self.info)
@@ -163,6 +205,10 @@ impl Gpu {
     /// Whether kernels are compiled with `enable f16;` (else packed-u32 f16).
     pub fn has_f16(&self) -> bool {
         self.f16
+    }
+    /// Whether kernels are compiled with subgroup operations (`#if SUBGROUPS`).
+    pub fn has_subgroups(&self) -> bool {
+        self.subgroups
     }
     /// Whether naga's runtime bounds checks are compiled into kernels (default yes; env
     /// `KESTREL_SHADER_CHECKS=0` turns them off for benchmarking).
@@ -284,6 +330,63 @@ impl Gpu {
     pub fn zeros(&self, label: &str, size: u64) -> Result<wgpu::Buffer, KernelError> {
         let size = self.check_size(label, size)?;
         self.create(label, size, storage_usage(), false)
+    }
+
+    /// An `Rgba32Uint` texture `TEXTURE_WIDTH` texels wide holding `texels` (16 B each, in
+    /// row-major texel order; the last texture row is zero-padded). Waits until the upload has
+    /// landed so staging memory does not pile up across many uploads.
+    pub fn upload_texels(&self, label: &str, mut texels: Vec<u8>) -> Result<wgpu::TextureView, KernelError> {
+        let row_bytes = u64::from(TEXTURE_WIDTH) * 16;
+        let n = (texels.len() as u64).div_ceil(16).max(1);
+        let height = n.div_ceil(u64::from(TEXTURE_WIDTH));
+        let max_h = u64::from(self.limits.max_texture_dimension_2d);
+        if height > max_h || self.limits.max_texture_dimension_2d < TEXTURE_WIDTH {
+            return Err(KernelError::Limit(format!(
+                "texture `{label}` of {n} texels exceeds {TEXTURE_WIDTH} × {max_h}"
+            )));
+        }
+        texels.resize((height * row_bytes) as usize, 0);
+        let size = wgpu::Extent3d {
+            width: TEXTURE_WIDTH,
+            height: height as u32,
+            depth_or_array_layers: 1,
+        };
+        let texture = self.scoped(|| {
+            let texture = self.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(label),
+                size,
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba32Uint,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            });
+            self.queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture: &texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d::ZERO,
+                    aspect: wgpu::TextureAspect::All,
+                },
+                &texels,
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(row_bytes as u32),
+                    rows_per_image: None,
+                },
+                size,
+            );
+            self.queue.submit([]);
+            texture
+        })?;
+        self.counters.submits.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .allocated
+            .fetch_add(texels.len() as u64, Ordering::Relaxed);
+        drop(texels);
+        self.wait()?;
+        Ok(texture.create_view(&wgpu::TextureViewDescriptor::default()))
     }
 
     /// Queues a write of `bytes` at `offset` (both multiples of 4); it lands before the next submit.

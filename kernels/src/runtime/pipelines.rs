@@ -1,9 +1,9 @@
-//! Compute-pipeline cache keyed by (kernel, entry point, override constants, f16 mode).
+//! Compute-pipeline cache keyed by (kernel, entry point, override constants, f16 mode, subgroups).
 //!
 //! Contract: `Gpu::pipeline` preprocesses the source (see `preprocess`), compiles it inside error
 //! scopes (a WGSL error is `KernelError::Validation` naming the kernel) and returns the same
 //! `Arc` for the same key. Pipelines use the layout derived from the shader ("auto" layout):
-//! bind group 0, binding 0 = params uniform, bindings 1.. = storage buffers; a binding the shader
+//! bind group 0, binding 0 = params uniform, bindings 1.. = storage buffers then textures; a binding the shader
 //! never touches is not part of the layout, so kernels must reference every declared binding.
 
 use std::collections::HashMap;
@@ -20,6 +20,7 @@ struct Key {
     entry: String,
     consts: Vec<(String, u64)>,
     f16: bool,
+    subgroups: bool,
 }
 
 /// The cache owned by a `Gpu`.
@@ -46,6 +47,7 @@ impl Gpu {
                 .map(|(k, v)| (k.to_string(), v.to_bits()))
                 .collect(),
             f16: self.has_f16(),
+            subgroups: self.has_subgroups(),
         };
         let lock_err = || KernelError::Internal("pipeline cache lock poisoned".into());
         if let Some(p) = self.pipelines.map.lock().map_err(|_| lock_err())?.get(&key) {
@@ -53,6 +55,7 @@ impl Gpu {
         }
         let flags = ShaderFlags {
             f16: self.has_f16(),
+            subgroups: self.has_subgroups(),
         };
         let code = preprocess(kernel, src, flags)?;
         let device = self.device();

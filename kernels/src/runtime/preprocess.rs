@@ -4,7 +4,8 @@
 //! error, so typos fail loudly):
 //! - `#include "name.wgsl"` — splices a helper from `kernels/src/wgsl/` (each at most once per
 //!   kernel; includes may nest).
-//! - `#if F16` / `#if !F16` / `#else` / `#endif` — conditional blocks on the f16 mode (nestable).
+//! - `#if F16` / `#if !F16` / `#if SUBGROUPS` / `#if !SUBGROUPS` / `#else` / `#endif` —
+//!   conditional blocks on the f16 mode and on subgroup support (nestable).
 //! - `#storage_f16 <binding> <name> <read|read_write>` — declares an f16 array at
 //!   `@group(0) @binding(<binding>)` and its accessors, so kernels never see the storage type:
 //!   `<name>_at(i) -> f32` (element i), `<name>_pair(j) -> vec2<f32>` (elements 2j, 2j+1),
@@ -20,6 +21,7 @@ use super::error::KernelError;
 /// Shared helper sources, by include name.
 const HELPERS: &[(&str, &str)] = &[
     ("w4.wgsl", include_str!("../wgsl/w4.wgsl")),
+    ("w4_tex.wgsl", include_str!("../wgsl/w4_tex.wgsl")),
     ("w8.wgsl", include_str!("../wgsl/w8.wgsl")),
     ("reduce.wgsl", include_str!("../wgsl/reduce.wgsl")),
     ("index.wgsl", include_str!("../wgsl/index.wgsl")),
@@ -34,6 +36,8 @@ const HELPERS: &[(&str, &str)] = &[
 pub struct ShaderFlags {
     /// Use `enable f16;` and `f16` storage (else packed u32).
     pub f16: bool,
+    /// The device has subgroup operations (`subgroupBroadcast`, ...) with subgroups of ≥ 8 lanes.
+    pub subgroups: bool,
 }
 
 /// Expands all directives of `src` (kernel id `kernel`, for error messages).
@@ -86,6 +90,8 @@ fn expand(
                 let cond = match args.as_slice() {
                     ["F16"] => flags.f16,
                     ["!F16"] => !flags.f16,
+                    ["SUBGROUPS"] => flags.subgroups,
+                    ["!SUBGROUPS"] => !flags.subgroups,
                     _ => {
                         return Err(err(
                             kernel,
@@ -190,8 +196,8 @@ mod tests {
     #[test]
     fn if_else_selects_by_mode() {
         let src = "a\n#if F16\nb\n#else\nc\n#endif\nd\n";
-        let on = preprocess("t", src, ShaderFlags { f16: true }).unwrap();
-        let off = preprocess("t", src, ShaderFlags { f16: false }).unwrap();
+        let on = preprocess("t", src, ShaderFlags { f16: true, subgroups: false }).unwrap();
+        let off = preprocess("t", src, ShaderFlags { f16: false, subgroups: false }).unwrap();
         assert_eq!(on, "enable f16;\na\nb\nd\n");
         assert_eq!(off, "a\nc\nd\n");
     }
@@ -200,11 +206,11 @@ mod tests {
     fn nested_if_inside_inactive_block_stays_inactive() {
         let src = "#if !F16\n#if F16\nx\n#else\ny\n#endif\n#endif\n";
         assert_eq!(
-            preprocess("t", src, ShaderFlags { f16: true }).unwrap(),
+            preprocess("t", src, ShaderFlags { f16: true, subgroups: false }).unwrap(),
             "enable f16;\n"
         );
         assert_eq!(
-            preprocess("t", src, ShaderFlags { f16: false }).unwrap(),
+            preprocess("t", src, ShaderFlags { f16: false, subgroups: false }).unwrap(),
             "y\n"
         );
     }
@@ -212,20 +218,20 @@ mod tests {
     #[test]
     fn include_once_and_errors() {
         let src = "#include \"w4.wgsl\"\n#include \"w4.wgsl\"\n";
-        let out = preprocess("t", src, ShaderFlags { f16: false }).unwrap();
+        let out = preprocess("t", src, ShaderFlags { f16: false, subgroups: false }).unwrap();
         assert_eq!(out.matches("fn w4_lo").count(), 1);
-        assert!(preprocess("t", "#include \"nope.wgsl\"\n", ShaderFlags { f16: false }).is_err());
-        assert!(preprocess("t", "#iff F16\n", ShaderFlags { f16: false }).is_err());
-        assert!(preprocess("t", "#if F16\n", ShaderFlags { f16: false }).is_err());
-        assert!(preprocess("t", "#endif\n", ShaderFlags { f16: false }).is_err());
-        assert!(preprocess("t", "#storage_f16 x s read\n", ShaderFlags { f16: false }).is_err());
+        assert!(preprocess("t", "#include \"nope.wgsl\"\n", ShaderFlags { f16: false, subgroups: false }).is_err());
+        assert!(preprocess("t", "#iff F16\n", ShaderFlags { f16: false, subgroups: false }).is_err());
+        assert!(preprocess("t", "#if F16\n", ShaderFlags { f16: false, subgroups: false }).is_err());
+        assert!(preprocess("t", "#endif\n", ShaderFlags { f16: false, subgroups: false }).is_err());
+        assert!(preprocess("t", "#storage_f16 x s read\n", ShaderFlags { f16: false, subgroups: false }).is_err());
     }
 
     #[test]
     fn storage_f16_declares_accessors_in_both_modes() {
         let src = "#storage_f16 3 kv read_write\n";
-        let on = preprocess("t", src, ShaderFlags { f16: true }).unwrap();
-        let off = preprocess("t", src, ShaderFlags { f16: false }).unwrap();
+        let on = preprocess("t", src, ShaderFlags { f16: true, subgroups: false }).unwrap();
+        let off = preprocess("t", src, ShaderFlags { f16: false, subgroups: false }).unwrap();
         assert!(on.contains("@binding(3) var<storage, read_write> kv: array<vec2<f16>>;"));
         assert!(off.contains("@binding(3) var<storage, read_write> kv: array<u32>;"));
         for s in [&on, &off] {

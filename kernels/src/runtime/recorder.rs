@@ -3,7 +3,8 @@
 //! Contract:
 //! - `dispatch(pipeline, params, buffers, workgroups)`: `params` (a `Pod` of at most 256 B) goes
 //!   into a per-recorder uniform arena (one aligned 256-B slot per dispatch) bound at binding 0;
-//!   `buffers[i]` is bound at binding `i + 1` of group 0. A workgroup count above
+//!   `buffers[i]` is bound at binding `i + 1` of group 0 (`dispatch_with_textures` also binds
+//!   texture views from a given binding on). A workgroup count above
 //!   `max_compute_workgroups_per_dimension` is `KernelError::Limit` (fold with
 //!   [`fold_workgroups`]); a binding above `max_storage_buffer_binding_size` is `Limit` too.
 //! - Bind-group creation, encoding and submission run in error scopes; an error surfaces from
@@ -140,6 +141,20 @@ impl<'g> Recorder<'g> {
         buffers: &[BufferBinding<'_>],
         workgroups: [u32; 3],
     ) -> Result<(), KernelError> {
+        self.dispatch_with_textures(pipeline, params, buffers, 0, &[], workgroups)
+    }
+
+    /// [`Recorder::dispatch`] plus texture views: `textures[i]` at binding
+    /// `first_texture_binding + i` (after the buffers' bindings).
+    pub fn dispatch_with_textures<P: bytemuck::Pod>(
+        &mut self,
+        pipeline: &wgpu::ComputePipeline,
+        params: &P,
+        buffers: &[BufferBinding<'_>],
+        first_texture_binding: u32,
+        textures: &[&wgpu::TextureView],
+        workgroups: [u32; 3],
+    ) -> Result<(), KernelError> {
         let limits = self.gpu.limits();
         let max_wg = limits.max_compute_workgroups_per_dimension;
         if workgroups.iter().any(|&w| w > max_wg) {
@@ -173,7 +188,7 @@ impl<'g> Recorder<'g> {
         let device = self.gpu.device();
         let bind_group = self.gpu.scoped(|| {
             let layout = pipeline.get_bind_group_layout(0);
-            let mut entries = Vec::with_capacity(buffers.len() + 1);
+            let mut entries = Vec::with_capacity(buffers.len() + textures.len() + 1);
             entries.push(wgpu::BindGroupEntry {
                 binding: 0,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -190,6 +205,12 @@ impl<'g> Recorder<'g> {
                         offset: b.offset,
                         size: b.size.and_then(wgpu::BufferSize::new),
                     }),
+                });
+            }
+            for (i, t) in textures.iter().enumerate() {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: first_texture_binding + i as u32,
+                    resource: wgpu::BindingResource::TextureView(t),
                 });
             }
             device.create_bind_group(&wgpu::BindGroupDescriptor {

@@ -1,0 +1,63 @@
+//! `matmul_w4_f32`: the W4 matrix product for decode (T ≤ 16) and prefill (any T).
+//!
+//! Math: `y[c, m] = Σ_k W4[m, k] · x[c, k]` + the matmul epilogue (see [`crate::matmul`]),
+//! f32 accumulation, per group `s · Σ q·x + o · Σ x` (o = −8s symmetric, o = min asymmetric).
+//! Weights: the texture layout of [`crate::matrix`] (`BlockData::W4`), one texel = 32 weights,
+//! so G % 32 == 0.
+//! Dispatch: register tiles of 8 rows × `NCOL = min(T, 4)` columns per invocation, `WG` lanes
+//! per workgroup (8 on CPU adapters so that small matrices still spread over every core, else
+//! 64), the column quad from `workgroup_id.y` → grid `[ceil(rows / 8·WG), ceil(T / NCOL), 1]`.
+//! One weight read serves NCOL columns; each x chunk serves 8 rows (with subgroups its 32 values
+//! are loaded once per 8 lanes and broadcast). A column's arithmetic does not depend on NCOL, on
+//! its quad or on the subgroup mode, so batched columns equal single-column runs bit for bit and
+//! prefill equals decode (tested).
+//! Limits: T ≤ 262,140 (65,535 quads); rows per block ≤ 8 · WG · 65,535.
+//! Tolerance: normalised MSE ≤ 5e-4 vs [`reference`].
+
+pub mod reference;
+#[cfg(test)]
+mod tests;
+
+use crate::matmul::MatmulParams;
+use crate::matrix::{BlockData, RowBlock};
+use crate::{BufferBinding, KernelError, Recorder};
+
+/// Kernel id = file = entry point.
+pub const ID: &str = "matmul_w4_f32";
+/// WGSL source (preprocessed by the runtime).
+pub const SRC: &str = include_str!("matmul_w4_f32.wgsl");
+
+/// Records one row block (bindings: `wgsl/matmul_common.wgsl`, textures 6..=8).
+pub(crate) fn encode(
+    rec: &mut Recorder<'_>,
+    block: &RowBlock,
+    params: &MatmulParams,
+    common: &[BufferBinding<'_>; 5],
+) -> Result<(), KernelError> {
+    let BlockData::W4 { q, scales, mins } = &block.data else {
+        return Err(KernelError::Shape(
+            "matmul_w4_f32 needs a W4 (texture) block".into(),
+        ));
+    };
+    let gpu = rec.gpu();
+    let wg: u32 = if gpu.adapter_info().device_type == wgpu::DeviceType::Cpu {
+        8
+    } else {
+        64
+    };
+    let ncol = params.t.min(4);
+    let pipe = gpu.pipeline(
+        ID,
+        SRC,
+        ID,
+        &[("NCOL", f64::from(ncol)), ("WG", f64::from(wg))],
+    )?;
+    rec.dispatch_with_textures(
+        &pipe,
+        params,
+        common,
+        6,
+        &[q, scales, mins.as_ref().unwrap_or(scales)],
+        [block.rows.div_ceil(8 * wg), params.t.div_ceil(ncol), 1],
+    )
+}
