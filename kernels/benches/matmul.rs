@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
         probe.variant
     );
     let mut rng = Rng(42);
-    let mut group = c.benchmark_group("matmul_w4_f32");
+    let mut group = c.benchmark_group("matmul_quant_f32");
     group.sample_size(10);
     for (m, k) in [(896u32, 4864u32), (4864, 896)] {
         let w = w4(&gpu, m, k, &mut rng);
@@ -82,7 +82,7 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("matmul_w4_f32_prefill");
+    let mut group = c.benchmark_group("matmul_quant_f32_prefill");
     group.sample_size(10);
     for (m, k, t) in [(4864u32, 896u32, 128u32), (896, 4864, 128)] {
         let w = w4(&gpu, m, k, &mut rng);

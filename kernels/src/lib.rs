@@ -13,8 +13,7 @@ pub mod matmul;
 pub mod matrix;
 pub mod matvec_f16_f32;
 pub mod matvec_f32_f32;
-pub mod matmul_w4_f32;
-pub mod matvec_w8_f32;
+pub mod matmul_quant_f32;
 pub mod roofline_probe;
 
 pub use embedding::embedding;

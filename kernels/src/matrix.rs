@@ -4,17 +4,17 @@
 //! - `HostMatrix` borrows raw little-endian bytes exactly as stored in a `.kst` file:
 //!   W4 `q [M, K/8] u32`, `scales [M, K/G] f16`, optional `mins [M, K/G] f16`;
 //!   W8 `q [M, K/4] u32` (i8 bytes), `scales [M, K/G] f16`; F16/F32 row-major `[M, K]`.
-//!   Sizes are checked exactly (`KernelError::Shape`); K % G == 0 and G % 32 == 0 for W4,
-//!   G % 4 == 0 for W8.
-//! - W8/F16/F32 upload into storage buffers without repacking. A matrix whose arrays exceed the
+//!   Sizes are checked exactly (`KernelError::Shape`); K % G == 0 and G % 32 == 0 for W4 and W8
+//!   (the `.kst` format allows G ∈ {32, 64, 128}).
+//! - F16/F32 upload into storage buffers without repacking. A matrix whose arrays exceed the
 //!   device's `max_storage_buffer_binding_size` is split by rows into `RowBlock`s (each array of a
 //!   block is its own buffer); kernels dispatch once per block. `Matrix::upload_rows`
 //!   concatenates several host matrices with equal K and layout along M (e.g. q|k|v into one QKV
 //!   weight).
-//! - W4 uploads into `Rgba32Uint` textures [`TEXTURE_WIDTH`] texels wide (`BlockData::W4`),
-//!   addressed linearly (texel `e` at `(e % 4096, e / 4096)`):
-//!   - `q`: texel `r · K/32 + j` = the 4 words (32 weights) of chunk `j` of block row `r`, i.e.
-//!     the `.kst` bytes in order (no repacking);
+//! - W4 and W8 upload into `Rgba32Uint` textures [`TEXTURE_WIDTH`] texels wide
+//!   (`BlockData::Quantized`), addressed linearly (texel `e` at `(e % 4096, e / 4096)`):
+//!   - `q`: the `.kst` bytes in order (no repacking): texel `r · K/32 + j` holds the 32 weights
+//!     of chunk `j` of block row `r` for W4; texels `r · K/16 + 2j` and `+ 1` for W8;
 //!   - `scales` (and `mins`): `S = ceil(K/G / 8)` texels per row; texel `r · S + b` holds the f16
 //!     values of groups `8b .. 8b+7` (group `g` in half `g % 2` of word `(g % 8) / 2`), zero
 //!     padded.
@@ -69,16 +69,14 @@ pub enum Layout {
 /// Where a row block's arrays live.
 #[derive(Debug)]
 pub enum BlockData {
-    /// W8/F16/F32: row-major arrays in storage buffers.
+    /// F16/F32: row-major values in a storage buffer.
     Buffers {
-        /// `q` for W8, the values for F16/F32.
+        /// The values.
         data: wgpu::Buffer,
-        /// Group scales (W8).
-        scales: Option<wgpu::Buffer>,
     },
-    /// W4: textures in the module contract's layout.
-    W4 {
-        /// Nibble words, 32 weights per texel.
+    /// W4/W8: textures in the module contract's layout.
+    Quantized {
+        /// Quantized words, 32 (W4) or 16 (W8) weights per texel.
         q: wgpu::TextureView,
         /// Group scales, 8 groups per texel.
         scales: wgpu::TextureView,
@@ -98,13 +96,13 @@ pub struct RowBlock {
     pub data: BlockData,
 }
 
-/// Scale texels per row of a W4 matrix (8 groups per texel).
-pub fn w4_scale_texels_per_row(k: u32, group_size: u32) -> u32 {
+/// Scale texels per row of a W4/W8 matrix (8 groups per texel).
+pub fn scale_texels_per_row(k: u32, group_size: u32) -> u32 {
     (k / group_size).div_ceil(8)
 }
 
-/// The W4 scales (or mins) of `rows` rows `[rows, K/G]` f16, repacked to `S` texels per row.
-fn pack_w4_scales(parts: &[&[u8]], groups: usize, spr: usize) -> Vec<u8> {
+/// The W4/W8 scales (or mins) of `rows` rows `[rows, K/G]` f16, repacked to `S` texels per row.
+fn pack_scales(parts: &[&[u8]], groups: usize, spr: usize) -> Vec<u8> {
     let row_in = groups * 2;
     let rows: usize = parts.iter().map(|p| p.len() / row_in).sum();
     let mut out = vec![0u8; rows * spr * 16];
@@ -185,9 +183,9 @@ impl<'a> HostMatrix<'a> {
                 q,
                 scales,
             } => {
-                if group_size == 0 || group_size % 4 != 0 || k % group_size != 0 {
+                if group_size == 0 || group_size % 32 != 0 || k % group_size != 0 {
                     return Err(shape(format!(
-                        "W8 needs G % 4 == 0 and K % G == 0 (K={k}, G={group_size})"
+                        "W8 needs G % 32 == 0 and K % G == 0 (K={k}, G={group_size})"
                     )));
                 }
                 (m, k, Layout::W8 { group_size }, q, scales, &[])
@@ -239,13 +237,13 @@ impl Matrix {
             u32::try_from(m_total).map_err(|_| shape(format!("M = {m_total} overflows u32")))?;
         let (rd, rs, rm) = row_bytes(layout, k);
         let rows_per_block = match layout {
-            Layout::W4 { group_size, .. } => {
+            Layout::W4 { group_size, .. } | Layout::W8 { group_size } => {
                 let cap = u64::from(TEXTURE_WIDTH)
                     * u64::from(gpu.limits().max_texture_dimension_2d);
-                let widest = u64::from((k / 32).max(w4_scale_texels_per_row(k, group_size)));
+                let widest = (rd / 16).max(u64::from(scale_texels_per_row(k, group_size)));
                 cap / widest
             }
-            _ => gpu.limits().max_storage_buffer_binding_size / rd.max(rs).max(rm),
+            _ => gpu.limits().max_storage_buffer_binding_size / rd,
         }
         .min(u64::from(u32::MAX));
         if rows_per_block == 0 {
@@ -277,30 +275,27 @@ impl Matrix {
                 out
             };
             let data = match layout {
-                Layout::W4 { group_size, asym } => {
+                Layout::W4 { group_size, .. } | Layout::W8 { group_size } => {
                     let groups = (k / group_size) as usize;
-                    let spr = w4_scale_texels_per_row(k, group_size) as usize;
-                    BlockData::W4 {
+                    let spr = scale_texels_per_row(k, group_size) as usize;
+                    BlockData::Quantized {
                         q: gpu.upload_texels("matrix.q", gather(0, rd).concat())?,
-                        scales: gpu
-                            .upload_texels("matrix.scales", pack_w4_scales(&gather(1, rs), groups, spr))?,
-                        mins: if asym {
+                        scales: gpu.upload_texels(
+                            "matrix.scales",
+                            pack_scales(&gather(1, rs), groups, spr),
+                        )?,
+                        mins: if rm > 0 {
                             Some(gpu.upload_texels(
                                 "matrix.mins",
-                                pack_w4_scales(&gather(2, rm), groups, spr),
+                                pack_scales(&gather(2, rm), groups, spr),
                             )?)
                         } else {
                             None
                         },
                     }
                 }
-                _ => BlockData::Buffers {
+                Layout::F16 | Layout::F32 => BlockData::Buffers {
                     data: gpu.upload_parts("matrix.data", &gather(0, rd))?,
-                    scales: if rs > 0 {
-                        Some(gpu.upload_parts("matrix.scales", &gather(1, rs))?)
-                    } else {
-                        None
-                    },
                 },
             };
             blocks.push(RowBlock {

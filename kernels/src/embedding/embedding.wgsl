@@ -13,12 +13,10 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;        // [T] u32
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;  // [T, K] f32
-@group(0) @binding(3) var<storage, read> data: array<u32>;       // W8 q words or raw f16/f32 words (dummy for W4)
-#storage_f16 4 scales read
-// scales: [rows, K/G] f16 (W8; dummy otherwise)
+@group(0) @binding(3) var<storage, read> data: array<u32>;       // raw f16/f32 words (dummy for W4/W8)
 #include "w4.wgsl"
-#include "w4_tex.wgsl"
-// textures 6..=8: the W4 block (1×1 dummies otherwise)
+#include "qtex.wgsl"
+// textures 6..=8: the W4/W8 block (1×1 dummies otherwise)
 #include "w8.wgsl"
 
 @compute @workgroup_size(64)
@@ -43,20 +41,22 @@ fn embedding(@builtin(global_invocation_id) gid: vec3<u32>) {
     var v = 0.0;
     switch p.kind {
         case 0u, 1u: {
-            let word = w4_q(r * (p.k / 32u) + kk / 32u)[(kk % 32u) / 8u];
+            let word = qt_q(r * (p.k / 32u) + kk / 32u)[(kk % 32u) / 8u];
             let nib = w4_nibble(word, kk % 8u);
             let g = kk / p.group;
             let st = r * ((p.k / p.group + 7u) / 8u) + g / 8u;
-            let s = w4_group(w4_s(st), g % 8u);
+            let s = qt_group(qt_s(st), g % 8u);
             if (p.kind == 1u) {
-                v = nib * s + w4_group(w4_m(st), g % 8u);
+                v = nib * s + qt_group(qt_m(st), g % 8u);
             } else {
                 v = (nib - 8.0) * s;
             }
         }
         case 2u: {
-            let gi = r * (p.k / p.group) + kk / p.group;
-            v = w8_byte(data[r * (p.k / 4u) + kk / 4u], kk % 4u) * scales_at(gi);
+            let word = qt_q(r * (p.k / 16u) + kk / 16u)[(kk % 16u) / 4u];
+            let g = kk / p.group;
+            let st = r * ((p.k / p.group + 7u) / 8u) + g / 8u;
+            v = w8_byte(word, kk % 4u) * qt_group(qt_s(st), g % 8u);
         }
         case 3u: {
             // Raw f16 words: element e is half (e & 1) of word e / 2 (valid in both f16 modes).

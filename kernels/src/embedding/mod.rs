@@ -61,15 +61,13 @@ pub fn embedding(
     let pipe = gpu.pipeline(ID, SRC, ID, &[])?;
     let (dummy, dummy_tex) = (gpu.dummy(), gpu.dummy_texture());
     for (i, block) in table.blocks.iter().enumerate() {
-        let (data, scales, textures) = match &block.data {
-            BlockData::Buffers { data, scales } => {
-                (data, scales.as_ref().unwrap_or(dummy), [dummy_tex; 3])
-            }
-            BlockData::W4 { q, scales, mins } => {
-                (dummy, dummy, [q, scales, mins.as_ref().unwrap_or(scales)])
+        let (data, textures) = match &block.data {
+            BlockData::Buffers { data } => (data, [dummy_tex; 3]),
+            BlockData::Quantized { q, scales, mins } => {
+                (dummy, [q, scales, mins.as_ref().unwrap_or(scales)])
             }
         };
-        let bufs = [BufferBinding::from(ids), out.into(), data.into(), scales.into()];
+        let bufs = [BufferBinding::from(ids), out.into(), data.into()];
         let params = Params {
             k: table.k,
             t,

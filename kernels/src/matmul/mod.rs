@@ -7,9 +7,9 @@
 //!   then `y = v` or, with `accumulate`, `y += v`. `B` is `[M, R]` f16, `h` is `[T, h_stride]` f32
 //!   (the `lora_shrink` output). LoRA on/off and scale are per dispatch; scale 0 leaves the
 //!   base result bit for bit.
-//! - Kernel choice: W4 uses `matmul_w4_f32` for every T (8-row × 4-column register tiles over
-//!   texture weights; see its module). W8/F16/F32 (embeddings, heads, unquantized tests) use the
-//!   matrix–vector kernels `matvec_<w>_f32`: one invocation per row, up to [`DECODE_MAX_T`]
+//! - Kernel choice: W4 and W8 use `matmul_quant_f32` for every T (8-row × 4-column register
+//!   tiles over texture weights; see its module). F16/F32 (heads, unquantized checkpoints) use
+//!   the matrix–vector kernels `matvec_<w>_f32`: one invocation per row, up to [`DECODE_MAX_T`]
 //!   columns from one weight read, larger T in 16-column chunks (`gid.y`). In every kernel a
 //!   column's arithmetic does not depend on T, so batched columns equal single-column runs bit
 //!   for bit.
@@ -177,8 +177,8 @@ pub fn matmul(
             ep.lora.map_or(dummy, |l| l.b).into(),
         ];
         match w.layout {
-            Layout::W4 { .. } => crate::matmul_w4_f32::encode(rec, block, &params, &common)?,
-            Layout::W8 { .. } => crate::matvec_w8_f32::encode(rec, block, &params, &common)?,
+            Layout::W4 { .. } => crate::matmul_quant_f32::encode(rec, block, &params, &common, 4)?,
+            Layout::W8 { .. } => crate::matmul_quant_f32::encode(rec, block, &params, &common, 8)?,
             Layout::F16 => crate::matvec_f16_f32::encode(rec, block, &params, &common)?,
             Layout::F32 => crate::matvec_f32_f32::encode(rec, block, &params, &common)?,
         }
@@ -186,7 +186,7 @@ pub fn matmul(
     Ok(())
 }
 
-/// Shared by the matvec kernels: bindings `common ++ [data, scales?, mins?]`, grid
+/// Shared by the F16/F32 matvec kernels: bindings `common ++ [data]`, grid
 /// `[ceil(rows / 64), ceil(T / NCOL), 1]` with `NCOL = min(T, 16)`.
 pub(crate) fn encode_matvec(
     rec: &mut Recorder<'_>,
@@ -195,13 +195,13 @@ pub(crate) fn encode_matvec(
     block: &RowBlock,
     params: &MatmulParams,
     common: &[BufferBinding<'_>; 5],
-    n_arrays: usize,
+
 ) -> Result<(), KernelError> {
     let ncol = params.t.min(DECODE_MAX_T);
     let pipe = rec
         .gpu()
         .pipeline(id, src, id, &[("NCOL", f64::from(ncol)), ("WG", 64.0)])?;
-    let bufs = block_bindings(block, common, n_arrays)?;
+    let bufs = block_bindings(block, common)?;
     rec.dispatch(
         &pipe,
         params,
@@ -210,22 +210,15 @@ pub(crate) fn encode_matvec(
     )
 }
 
-/// `common ++ [data, scales]` truncated to `n_arrays` weight arrays (buffer blocks only).
+/// `common ++ [data]` for an F16/F32 (storage buffer) block.
 pub(crate) fn block_bindings<'b>(
     block: &'b RowBlock,
     common: &[BufferBinding<'b>; 5],
-    n_arrays: usize,
 ) -> Result<Vec<BufferBinding<'b>>, KernelError> {
-    let BlockData::Buffers { data, scales } = &block.data else {
-        return Err(KernelError::Shape("a W4 block has no storage buffers".into()));
+    let BlockData::Buffers { data } = &block.data else {
+        return Err(KernelError::Shape("a quantized block has no storage buffers".into()));
     };
     let mut v = common.to_vec();
     v.push(data.into());
-    if n_arrays >= 2 {
-        let scales = scales
-            .as_ref()
-            .ok_or_else(|| KernelError::Shape("matrix block lacks scales".into()))?;
-        v.push(scales.into());
-    }
     Ok(v)
 }

@@ -13,7 +13,7 @@ pub fn dequant(h: &HostMatrix<'_>) -> Vec<f32> {
             q,
             scales,
             mins,
-        } => crate::matmul_w4_f32::reference::dequant_w4(
+        } => crate::matmul_quant_f32::reference::dequant_w4(
             m as usize,
             k as usize,
             group_size as usize,
@@ -27,7 +27,7 @@ pub fn dequant(h: &HostMatrix<'_>) -> Vec<f32> {
             group_size,
             q,
             scales,
-        } => crate::matvec_w8_f32::reference::dequant_w8(
+        } => crate::matmul_quant_f32::reference::dequant_w8(
             m as usize,
             k as usize,
             group_size as usize,

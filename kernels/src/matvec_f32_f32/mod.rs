@@ -27,5 +27,5 @@ pub(crate) fn encode(
     params: &MatmulParams,
     common: &[BufferBinding<'_>; 5],
 ) -> Result<(), KernelError> {
-    encode_matvec(rec, ID, SRC, block, params, common, 1)
+    encode_matvec(rec, ID, SRC, block, params, common)
 }

@@ -21,7 +21,7 @@ use super::error::KernelError;
 /// Shared helper sources, by include name.
 const HELPERS: &[(&str, &str)] = &[
     ("w4.wgsl", include_str!("../wgsl/w4.wgsl")),
-    ("w4_tex.wgsl", include_str!("../wgsl/w4_tex.wgsl")),
+    ("qtex.wgsl", include_str!("../wgsl/qtex.wgsl")),
     ("w8.wgsl", include_str!("../wgsl/w8.wgsl")),
     ("reduce.wgsl", include_str!("../wgsl/reduce.wgsl")),
     ("index.wgsl", include_str!("../wgsl/index.wgsl")),

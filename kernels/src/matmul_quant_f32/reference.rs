@@ -1,4 +1,4 @@
-//! CPU reference: W4 dequantisation exactly as ARCHITECTURE.md defines it.
+//! CPU reference: W4 and W8 dequantisation exactly as ARCHITECTURE.md defines it.
 
 /// f16 little-endian bytes → f32 values.
 pub fn f16s(bytes: &[u8]) -> Vec<f32> {
@@ -35,4 +35,13 @@ pub fn dequant_w4(
         }
     }
     out
+}
+
+/// Dequantises W8 `[m, k]` (byte i of word j is element 4j + i, two's complement).
+pub fn dequant_w8(m: usize, k: usize, group: usize, q: &[u8], scales: &[u8]) -> Vec<f32> {
+    let s = f16s(scales);
+    let gpr = k / group;
+    (0..m * k)
+        .map(|i| f32::from(q[i] as i8) * s[(i / k) * gpr + (i % k) / group])
+        .collect()
 }

@@ -1,9 +1,10 @@
-//! `matmul_w4_f32`: the W4 matrix product for decode (T ≤ 16) and prefill (any T).
+//! `matmul_quant_f32`: the W4/W8 matrix product for decode (T ≤ 16) and prefill (any T).
 //!
-//! Math: `y[c, m] = Σ_k W4[m, k] · x[c, k]` + the matmul epilogue (see [`crate::matmul`]),
-//! f32 accumulation, per group `s · Σ q·x + o · Σ x` (o = −8s symmetric, o = min asymmetric).
-//! Weights: the texture layout of [`crate::matrix`] (`BlockData::W4`), one texel = 32 weights,
-//! so G % 32 == 0.
+//! Math: `y[c, m] = Σ_k W[m, k] · x[c, k]` + the matmul epilogue (see [`crate::matmul`]),
+//! f32 accumulation, per group `s · Σ q·x + o · Σ x` (W4: o = −8s symmetric, o = min
+//! asymmetric; W8: o = 0).
+//! Weights: the texture layout of [`crate::matrix`] (`BlockData::Quantized`); a 32-weight chunk
+//! is one texel (W4) or two (W8), so G % 32 == 0. `BITS` (4 or 8) is a pipeline constant.
 //! Dispatch: register tiles of 8 rows × `NCOL = min(T, 4)` columns per invocation, `WG` lanes
 //! per workgroup (8 on CPU adapters so that small matrices still spread over every core, else
 //! 64), the column quad from `workgroup_id.y` → grid `[ceil(rows / 8·WG), ceil(T / NCOL), 1]`.
@@ -23,9 +24,9 @@ use crate::matrix::{BlockData, RowBlock};
 use crate::{BufferBinding, KernelError, Recorder};
 
 /// Kernel id = file = entry point.
-pub const ID: &str = "matmul_w4_f32";
+pub const ID: &str = "matmul_quant_f32";
 /// WGSL source (preprocessed by the runtime).
-pub const SRC: &str = include_str!("matmul_w4_f32.wgsl");
+pub const SRC: &str = include_str!("matmul_quant_f32.wgsl");
 
 /// Records one row block (bindings: `wgsl/matmul_common.wgsl`, textures 6..=8).
 pub(crate) fn encode(
@@ -33,10 +34,11 @@ pub(crate) fn encode(
     block: &RowBlock,
     params: &MatmulParams,
     common: &[BufferBinding<'_>; 5],
+    bits: u32,
 ) -> Result<(), KernelError> {
-    let BlockData::W4 { q, scales, mins } = &block.data else {
+    let BlockData::Quantized { q, scales, mins } = &block.data else {
         return Err(KernelError::Shape(
-            "matmul_w4_f32 needs a W4 (texture) block".into(),
+            "matmul_quant_f32 needs a quantized (texture) block".into(),
         ));
     };
     let gpu = rec.gpu();
@@ -50,7 +52,11 @@ pub(crate) fn encode(
         ID,
         SRC,
         ID,
-        &[("NCOL", f64::from(ncol)), ("WG", f64::from(wg))],
+        &[
+            ("NCOL", f64::from(ncol)),
+            ("WG", f64::from(wg)),
+            ("BITS", f64::from(bits)),
+        ],
     )?;
     rec.dispatch_with_textures(
         &pipe,

@@ -1,4 +1,4 @@
-//! matmul_w4_f32 vs the CPU reference (both feature modes) for decode and prefill T, plus the
+//! matmul_quant_f32 vs the CPU reference (both feature modes) for decode and prefill T, plus the
 //! invariants:
 //! batched columns equal single-column runs bit for bit, permuting columns permutes outputs,
 //! LoRA with scale 0 equals the base kernel.
@@ -23,6 +23,20 @@ proptest! {
     ) {
         let kind = if asym { Kind::W4Asym } else { Kind::W4Sym };
         let h = HostData::random(kind, m, g * groups, g, &mut Rng(seed | 1));
+        check_case(&both_modes(), &h, t, seed, mask, 5e-4);
+    }
+
+    /// W8 (two texels per 32-weight chunk), decode and prefill T.
+    #[test]
+    fn w8_matches_reference(
+        m in 1u32..80,
+        g in prop::sample::select(vec![32u32, 64, 128]),
+        groups in 1u32..4,
+        t in prop::sample::select(vec![1u32, 3, 16, 17, 40]),
+        mask in 0u8..8,
+        seed in any::<u64>(),
+    ) {
+        let h = HostData::random(Kind::W8, m, g * groups, g, &mut Rng(seed | 1));
         check_case(&both_modes(), &h, t, seed, mask, 5e-4);
     }
 
@@ -67,7 +81,7 @@ fn batched_vs_single(kind: Kind, m: u32, k: u32, t: u32) -> (Vec<f32>, Vec<f32>,
 
 #[test]
 fn batched_columns_are_bit_identical_and_permute() {
-    for kind in [Kind::W4Sym, Kind::W4Asym] {
+    for kind in [Kind::W4Sym, Kind::W4Asym, Kind::W8] {
         // 40: a prefill T (10 column quads) must equal decode runs too.
         for t in [2u32, 8, 16, 40] {
             let (m, k) = (70u32, 256u32);
@@ -92,7 +106,7 @@ fn batched_columns_are_bit_identical_and_permute() {
 fn subgroup_and_per_lane_x_loads_agree_bit_for_bit() {
     let (sg, plain) = (crate::test_util::gpu(), crate::test_util::gpu_packed());
     let mut rng = Rng(17);
-    for (kind, t) in [(Kind::W4Sym, 1u32), (Kind::W4Asym, 5), (Kind::W4Sym, 33)] {
+    for (kind, t) in [(Kind::W4Sym, 1u32), (Kind::W4Asym, 5), (Kind::W4Sym, 33), (Kind::W8, 6)] {
         let (m, k) = (77u32, 384u32);
         let h = HostData::random(kind, m, k, 64, &mut rng);
         let x = rng.vec((t * k) as usize);
