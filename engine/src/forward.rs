@@ -217,8 +217,22 @@ impl Engine {
         let positions: Vec<u32> = (past as u32..(past + t) as u32).collect();
         gpu.write(&st.ids, 0, bytemuck::cast_slice(tokens));
         gpu.write(&st.positions, 0, bytemuck::cast_slice(&positions));
+        // One token (a single-path decode step on the prefix) attends with the decode kernel:
+        // the prefill kernel's query tiles would be 1/16 full. Prefix only, no suffix.
+        let one = DecodeShape {
+            n: 1,
+            p_len: (past + 1) as u32,
+            p_cap: kv.shape.prefix as u32,
+            n_max: kv.shape.paths as u32,
+            s_cap: kv.shape.suffix as u32,
+            s_max: 0,
+        };
+        if t == 1 {
+            self.ensure_decode_scratch(st, kv, &one)?;
+            gpu.write(&st.s_len, 0, bytemuck::bytes_of(&0u32));
+        }
         // Long contexts split the keys across workgroups (exact merge) and need scratch.
-        let need = AttentionPrefill::scratch_bytes(dims, tt, past as u32);
+        let need = if t == 1 { 0 } else { AttentionPrefill::scratch_bytes(dims, tt, past as u32) };
         if need > 0 && st.prefill_scratch.as_ref().is_none_or(|b| b.size() < need) {
             let most = AttentionPrefill::scratch_bytes(dims, st.t_max as u32, (kv.shape.prefix as u32).saturating_sub(st.t_max as u32));
             st.prefill_scratch = Some(gpu.zeros("attention_prefill scratch", most.max(need))?);
@@ -234,6 +248,9 @@ impl Engine {
         let seg = KvSegment::prefix(kv.shape.prefix as u32, tt);
         let scratch = state.prefill_scratch.as_ref().map(BufferBinding::from);
         let mut attend = |rec: &mut Recorder<'_>, lkv: &LayerKv| -> Result<()> {
+            if t == 1 {
+                return self.attend_decode(rec, state, lkv, one);
+            }
             k.attention_prefill.encode_split(
                 rec,
                 &state.qkv,
@@ -294,8 +311,7 @@ impl Engine {
                 kv.shape
             )));
         }
-        let (dims, nn) = (self.dims(), n as u32);
-        let layout = QkvLayout::fused(dims);
+        let nn = n as u32;
         let shape = DecodeShape {
             n: nn,
             p_len: p_len as u32,
@@ -304,46 +320,57 @@ impl Engine {
             s_cap: kv.shape.suffix as u32,
             s_max: step as u32 + 1,
         };
-        let need = AttentionDecode::scratch_bytes(dims, &shape) * 4;
         let gpu = &*self.gpu;
-        if st.attn_scratch.as_ref().is_none_or(|b| b.size() < need) {
-            let full = DecodeShape { n: kv.shape.paths as u32, s_max: kv.shape.suffix as u32, ..shape };
-            let bytes = (AttentionDecode::scratch_bytes(dims, &full) * 4).max(need);
-            st.attn_scratch = Some(gpu.zeros("attention_decode scratch", bytes)?);
-        }
+        self.ensure_decode_scratch(st, kv, &shape)?;
         let positions = vec![(p_len + step) as u32; n];
         let s_len = vec![step as u32 + 1; n];
         gpu.write(&st.ids, 0, bytemuck::cast_slice(tokens));
         gpu.write(&st.positions, 0, bytemuck::cast_slice(&positions));
         gpu.write(&st.s_len, 0, bytemuck::cast_slice(&s_len));
-        let k = &self.kernels;
         let w = &self.weights;
-        let scratch = st.attn_scratch.as_ref().ok_or_else(|| EngineError::Unsupported("no scratch".into()))?;
         let mut rec = Recorder::new(gpu);
         embedding(&mut rec, &w.embed_tokens, &st.ids, &st.x, nn)?; // x: [N, hidden]
         let mut prof = std::mem::take(&mut st.profiler);
         let state = &*st;
         let seg = KvSegment::suffix(kv.shape.paths as u32, kv.shape.suffix as u32, 1, p_len as u32);
-        let mut attend = |rec: &mut Recorder<'_>, lkv: &LayerKv| -> Result<()> {
-            let bufs = DecodeBuffers {
-                q: (&state.qkv).into(),
-                k_pre: (&lkv.k_pre).into(),
-                v_pre: (&lkv.v_pre).into(),
-                k_suf: (&lkv.k_suf).into(),
-                v_suf: (&lkv.v_suf).into(),
-                s_len: (&state.s_len).into(),
-                scratch: scratch.into(),
-                out: (&state.attn).into(),
-            };
-            k.attention_decode.encode(rec, bufs, dims, layout, shape)?; // attn: [N, H·D]
-            Ok(())
-        };
+        let mut attend = |rec: &mut Recorder<'_>, lkv: &LayerKv| self.attend_decode(rec, state, lkv, shape);
         let blocks = self.encode_blocks(&mut rec, state, &mut prof, kv, nn, (true, seg), lora, &mut attend);
         st.profiler = prof;
         blocks?;
         let rows: Vec<usize> = (0..n).collect();
         self.encode_lm_head(&mut rec, st, &rows)?;
         rec.submit()?;
+        Ok(())
+    }
+
+    /// Grows the split-K scratch of `attention_decode` to fit `shape` (sized for the cache's
+    /// largest step on first use).
+    fn ensure_decode_scratch(&self, st: &mut State, kv: &KvCache, shape: &DecodeShape) -> Result<()> {
+        let dims = self.dims();
+        let need = AttentionDecode::scratch_bytes(dims, shape) * 4;
+        if st.attn_scratch.as_ref().is_none_or(|b| b.size() < need) {
+            let full = DecodeShape { n: kv.shape.paths as u32, s_max: kv.shape.suffix as u32, ..*shape };
+            let bytes = (AttentionDecode::scratch_bytes(dims, &full) * 4).max(need);
+            st.attn_scratch = Some(self.gpu.zeros("attention_decode scratch", bytes)?);
+        }
+        Ok(())
+    }
+
+    /// `attention_decode` of `shape.n` queries (rows of `st.qkv`) over the prefix and the paths'
+    /// suffixes (`st.s_len`) into `st.attn`.
+    fn attend_decode(&self, rec: &mut Recorder<'_>, st: &State, lkv: &LayerKv, shape: DecodeShape) -> Result<()> {
+        let scratch = st.attn_scratch.as_ref().ok_or_else(|| EngineError::Unsupported("no attention scratch".into()))?;
+        let bufs = DecodeBuffers {
+            q: (&st.qkv).into(),
+            k_pre: (&lkv.k_pre).into(),
+            v_pre: (&lkv.v_pre).into(),
+            k_suf: (&lkv.k_suf).into(),
+            v_suf: (&lkv.v_suf).into(),
+            s_len: (&st.s_len).into(),
+            scratch: scratch.into(),
+            out: (&st.attn).into(),
+        };
+        self.kernels.attention_decode.encode(rec, bufs, self.dims(), QkvLayout::fused(self.dims()), shape)?; // attn: [N, H·D]
         Ok(())
     }
 
