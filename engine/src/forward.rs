@@ -22,7 +22,9 @@ use kestrel_kernels::heads::{HeadDims, QkvLayout};
 use kestrel_kernels::rmsnorm_f32::RmsNorm;
 use kestrel_kernels::rope_kv_append_f16::{KvSegment, RopeKvAppend, RopeKvBuffers};
 use kestrel_kernels::swiglu_f32::Swiglu;
-use kestrel_kernels::{embedding, lora_shrink, matmul, BufferBinding, Epilogue, Gpu, LoraExpand, Recorder};
+use kestrel_kernels::{
+    embedding, lora_shrink, matmul, matmul_swiglu, BufferBinding, Epilogue, Gpu, Layout, LoraExpand, Recorder,
+};
 
 use crate::adapter::{Adapter, LoraGroup};
 
@@ -427,11 +429,20 @@ impl Engine {
             let ep = Epilogue { lora: gu_lora, ..Epilogue::default() };
             matmul(rec, &layer.gate_up_proj, &st.xn, &st.gu, t, &ep)?; // gu: [T, 2I]
             prof.step(rec, "gate_up_proj")?;
-            k.swiglu.encode(rec, &st.gu, &st.act, t, inter)?; // act: [T, I]
-            prof.step(rec, "swiglu")?;
-            let down_lora = shrink(rec, &st.act, &st.h, group(|l| &l.down), t, inter)?;
-            let residual = Epilogue { accumulate: true, lora: down_lora, ..Epilogue::default() };
-            matmul(rec, &layer.down_proj, &st.act, &st.x, t, &residual)?; // x += act · downᵀ
+            let quantized = matches!(layer.down_proj.layout, Layout::W4 { .. } | Layout::W8 { .. });
+            let down_adapter = ll.is_some_and(|(_, l)| l.down.is_some());
+            if quantized && !down_adapter {
+                // The down projection reads silu(gate) · up itself: no SwiGLU pass.
+                let residual = Epilogue { accumulate: true, ..Epilogue::default() };
+                matmul_swiglu(rec, &layer.down_proj, &st.gu, &st.x, t, &residual)?; // x += swiglu(gu) · downᵀ
+            } else {
+                // The LoRA shrink (and the F16/F32 kernels) need the activation itself.
+                k.swiglu.encode(rec, &st.gu, &st.act, t, inter)?; // act: [T, I]
+                prof.step(rec, "swiglu")?;
+                let down_lora = shrink(rec, &st.act, &st.h, group(|l| &l.down), t, inter)?;
+                let residual = Epilogue { accumulate: true, lora: down_lora, ..Epilogue::default() };
+                matmul(rec, &layer.down_proj, &st.act, &st.x, t, &residual)?; // x += act · downᵀ
+            }
             prof.step(rec, "down_proj")?;
         }
         Ok(())

@@ -15,6 +15,7 @@
 override NCOL: u32 = 1u;  // columns per invocation (1..=4)
 override WG: u32 = 64u;   // lanes per workgroup (8 rows each)
 override BITS: u32 = 4u;  // 4 (W4) or 8 (W8)
+override GLU: bool = false;  // x is [T, 2K] gate | up; the input is silu(gate) · up
 
 // 32 consecutive values: an x chunk or a dequantised texel.
 struct V32 {
@@ -22,15 +23,25 @@ struct V32 {
     v4: vec4<f32>, v5: vec4<f32>, v6: vec4<f32>, v7: vec4<f32>,
 }
 
+// The input vec4 at index i of an x row (GLU: silu(gate) · up, the swiglu_f32 formula).
+fn x_vec(i: u32) -> vec4<f32> {
+    if (GLU) {
+        let g = x[i];
+        let u = x[i + p.k / 4u];
+        return g / (1.0 + exp(-g)) * u;
+    }
+    return x[i];
+}
+
 // The x chunk starting at vec4 index b. Every lane of the subgroup must call it with the same b.
 fn x_chunk(b: u32, lane: u32) -> V32 {
 #if SUBGROUPS
-    let v = x[b + (lane & 7u)];
+    let v = x_vec(b + (lane & 7u));
     return V32(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u),
                subgroupBroadcast(v, 3u), subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u),
                subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
 #else
-    return V32(x[b], x[b + 1u], x[b + 2u], x[b + 3u], x[b + 4u], x[b + 5u], x[b + 6u], x[b + 7u]);
+    return V32(x_vec(b), x_vec(b + 1u), x_vec(b + 2u), x_vec(b + 3u), x_vec(b + 4u), x_vec(b + 5u), x_vec(b + 6u), x_vec(b + 7u));
 #endif
 }
 
@@ -125,7 +136,8 @@ fn matmul_quant_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     let sa = ra * spr;
     let sb = rb * spr;
     let col0 = wg.y * NCOL;
-    let xb = vec4<u32>(col0, min(col0 + 1u, p.t - 1u), min(col0 + 2u, p.t - 1u), min(col0 + 3u, p.t - 1u)) * (p.k / 4u);
+    let xrow = select(p.k / 4u, p.k / 2u, GLU);  // vec4s per x row
+    let xb = vec4<u32>(col0, min(col0 + 1u, p.t - 1u), min(col0 + 2u, p.t - 1u), min(col0 + 3u, p.t - 1u)) * xrow;
     let asym = (p.flags & 1u) != 0u;
     // a<i>: row i's accumulators, one component per column.
     var a0 = vec4<f32>(0.0);

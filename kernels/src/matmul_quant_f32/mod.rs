@@ -12,6 +12,8 @@
 //! are loaded once per 8 lanes and broadcast). A column's arithmetic does not depend on NCOL, on
 //! its quad or on the subgroup mode, so batched columns equal single-column runs bit for bit and
 //! prefill equals decode (tested).
+//! `GLU` (pipeline constant, [`crate::matmul::matmul_swiglu`]): x is `[T, 2K]` gate | up and
+//! the kernel reads `silu(gate) · up` (the `swiglu_f32` formula; equal up to f32 rounding).
 //! Limits: T ≤ 262,140 (65,535 quads); rows per block ≤ 8 · WG · 65,535.
 //! Tolerance: normalised MSE ≤ 5e-4 vs [`reference`].
 
@@ -35,6 +37,7 @@ pub(crate) fn encode(
     params: &MatmulParams,
     common: &[BufferBinding<'_>; 5],
     bits: u32,
+    swiglu: bool,
 ) -> Result<(), KernelError> {
     let BlockData::Quantized { q, scales, mins } = &block.data else {
         return Err(KernelError::Shape(
@@ -56,6 +59,7 @@ pub(crate) fn encode(
             ("NCOL", f64::from(ncol)),
             ("WG", f64::from(wg)),
             ("BITS", f64::from(bits)),
+            ("GLU", f64::from(u8::from(swiglu))),
         ],
     )?;
     rec.dispatch_with_textures(
