@@ -35,6 +35,7 @@ use kestrel::{Engine, EngineOptions};
 use kestrel_formats::KstFile;
 
 use report::{
+    ReasoningTtftRow,
     DecodeRow, DeviceInfo, GpuBytes, LoraRow, ModelInfo, PathRow, PrefillRow, ProbeVariant, Report,
     Settings,
 };
@@ -115,7 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let is_cpu = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
     let units = 1
-        + args.repeat * (args.prompt_tokens.len() + 1 + usize::from(lora.is_some()))
+        + args.repeat * (args.prompt_tokens.len() + 1 + 2 * usize::from(lora.is_some()))
         + (args.repeat + 1) * ns.len()
         + 1
         + usize::from(is_cpu);
@@ -158,6 +159,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .into_iter();
     let decode = decodes.next().context("no base decode result")?;
     let lora_decode = decodes.next();
+    let reasoning_ttft = match lora {
+        Some(id) => {
+            bar.set_message("reasoning TTFT (shared KV vs re-encode)");
+            Some(engine_runs::reasoning_ttft(&mut session, first_prompt, id, args.repeat, || bar.inc(1))?)
+        }
+        None => None,
+    };
     bar.set_message("multi-path decode");
     let paths = engine_paths::measure(
         &mut session,
@@ -247,6 +255,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 decode: DecodeRow::from(d),
                 dispatches_per_token: d.dispatches_per_token,
             }),
+        ttft_reasoning_shared_ms: reasoning_ttft.as_ref().map(|r| r.shared_ms.median),
+        ttft_reasoning_reencode_ms: reasoning_ttft.as_ref().map(|r| r.reencode_ms.median),
+        reasoning_ttft: reasoning_ttft.as_ref().map(|r| ReasoningTtftRow {
+            prompt_tokens: first_prompt.len(),
+            shared_ms: r.shared_ms.clone(),
+            reencode_ms: r.reencode_ms.clone(),
+        }),
         model: ModelInfo {
             path: args.model.display().to_string(),
             arch: format!("{:?}", cfg.arch).to_lowercase(),

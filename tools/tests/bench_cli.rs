@@ -131,7 +131,7 @@ fn json_report_has_the_schema_and_sane_numbers() {
         assert_eq!(row["ratio"], ratios[&format!("{n}")]);
     }
     assert!(
-        r.get("lora_step_ratio").is_none(),
+        r.get("lora_step_ratio").is_none() && r.get("ttft_reasoning_shared_ms").is_none(),
         "no adapter, so no LoRA ratio"
     );
 
@@ -247,6 +247,14 @@ fn an_adapter_adds_the_lora_ratio() {
     // The LoRA shrink/expand adds work to each step, never removes it.
     assert!(positive(&r["lora"], "dispatches_per_token") >= positive(&r, "dispatches_per_token"));
     assert!(stderr.contains("LoRA on / off step"), "{stderr}");
+    // Reasoning TTFT after a chat request: with KV sharing and with the prompt re-encoded.
+    let shared = positive(&r, "ttft_reasoning_shared_ms");
+    let reencode = positive(&r, "ttft_reasoning_reencode_ms");
+    assert_eq!(positive(&r["reasoning_ttft"]["shared_ms"], "median"), shared);
+    assert_eq!(positive(&r["reasoning_ttft"]["reencode_ms"], "median"), reencode);
+    assert_eq!(r["reasoning_ttft"]["shared_ms"]["n"].as_u64(), Some(2));
+    assert_eq!(r["reasoning_ttft"]["prompt_tokens"].as_u64(), Some(8));
+    assert!(stderr.contains("reasoning TTFT"), "{stderr}");
 }
 
 #[test]

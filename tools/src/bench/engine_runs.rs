@@ -14,6 +14,10 @@
 //!   steps, no prefill. Several variants (base, LoRA adapter on) are measured with their runs
 //!   interleaved, so machine drift hits every variant alike and their ratio holds. An adapter
 //!   variant decodes in `Mode::Reasoning` over a base-encoded prompt (the engine's KV sharing).
+//! - Reasoning TTFT (`reasoning_ttft`): a chat request encodes the prompt with the base weights,
+//!   then a reasoning request on the same prompt is timed to its first token twice: with KV
+//!   sharing (the prompt comes from the cache) and with `adapter_prompt` (the prompt is encoded
+//!   again with the adapter on — what an engine without KV sharing must do).
 
 use std::time::Instant;
 
@@ -102,6 +106,56 @@ pub fn prefill(
         prompt_tokens: prompt.len(),
         tok_s: Summary::of(&rate).context("no finite prefill time")?,
         ttft_ms: Summary::of(&ttft).context("no first token observed")?,
+    })
+}
+
+/// Time to the first reasoning token after a chat request on the same prompt.
+#[derive(Debug, Clone)]
+pub struct ReasoningTtft {
+    /// With KV sharing: the prompt's KV from the chat request is reused.
+    pub shared_ms: Summary,
+    /// Re-encoding the prompt with the adapter on.
+    pub reencode_ms: Summary,
+}
+
+fn first_token_ms(session: &mut Session<'_>, prompt: &[u32], params: &GenerateParams) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let mut first = None;
+    session
+        .generate(prompt, params, |_| {
+            first.get_or_insert_with(Instant::now);
+            false
+        })
+        .context("reasoning request")?;
+    first
+        .map(|f| (f - start).as_secs_f64() * 1e3)
+        .context("no first token observed")
+}
+
+/// `repeat` rounds of: reset, a chat request on `prompt` (encodes it with the base weights),
+/// then the reasoning request with KV sharing and with the prompt re-encoded; `tick` after each.
+pub fn reasoning_ttft(
+    session: &mut Session<'_>,
+    prompt: &[u32],
+    adapter: AdapterId,
+    repeat: usize,
+    mut tick: impl FnMut(),
+) -> anyhow::Result<ReasoningTtft> {
+    let (mut shared, mut reencode) = (Vec::new(), Vec::new());
+    let reasoning = params(1, Some(adapter));
+    let reencoding = GenerateParams { adapter_prompt: true, ..reasoning.clone() };
+    for _ in 0..repeat {
+        session.reset();
+        session
+            .generate(prompt, &params(1, None), |_| true)
+            .context("chat request before the reasoning one")?;
+        shared.push(first_token_ms(session, prompt, &reasoning)?);
+        reencode.push(first_token_ms(session, prompt, &reencoding)?);
+        tick();
+    }
+    Ok(ReasoningTtft {
+        shared_ms: Summary::of(&shared).context("no finite shared-KV TTFT")?,
+        reencode_ms: Summary::of(&reencode).context("no finite re-encode TTFT")?,
     })
 }
 

@@ -13,7 +13,9 @@
 //! `path_step_ratio` (object keyed by N: lockstep decode step of N paths over one shared prompt /
 //! step of 1 path; `path_step_source` = `engine`: `Session::generate_paths`), and, only when `--adapter`
 //! was given, `lora_step_ratio` (median decode step adapter on / off), `lora_bytes_ratio`
-//! (adapter / base weight bytes) and the `lora` detail object. Detail objects: `model`, `device`,
+//! (adapter / base weight bytes), `ttft_reasoning_shared_ms` / `ttft_reasoning_reencode_ms` (time
+//! to the first reasoning token after a chat request on the same prompt, with KV sharing / with
+//! the prompt re-encoded by the adapter) and the `lora` and `reasoning_ttft` detail objects. Detail objects: `model`, `device`,
 //! `settings`, `prefill` (one row per length), `decode`, `paths`, `probe_variants`, `targets`
 //! (the performance targets with `met` flags).
 
@@ -84,6 +86,13 @@ pub struct LoraRow {
     pub dispatches_per_token: f64,
 }
 
+#[derive(Debug, Serialize)]
+pub struct ReasoningTtftRow {
+    pub prompt_tokens: usize,
+    pub shared_ms: Summary,
+    pub reencode_ms: Summary,
+}
+
 /// Where `peak_gpu_bytes` went: the `Gpu` allocation counter read between the phases.
 #[derive(Debug, Serialize)]
 pub struct GpuBytes {
@@ -150,6 +159,14 @@ pub struct Report {
     /// The adapter-on decode runs (with `--adapter`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lora: Option<LoraRow>,
+    /// Reasoning TTFT after a chat request, KV shared (with `--adapter`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_reasoning_shared_ms: Option<f64>,
+    /// Reasoning TTFT after a chat request, prompt re-encoded with the adapter (with `--adapter`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_reasoning_reencode_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_ttft: Option<ReasoningTtftRow>,
     pub model: ModelInfo,
     pub device: DeviceInfo,
     pub settings: Settings,
@@ -350,6 +367,18 @@ impl Report {
                         l.dispatches_per_token
                     ),
                 );
+                if let Some(t) = &self.reasoning_ttft {
+                    row(
+                        &mut s,
+                        &format!("reasoning TTFT ({} after chat)", t.prompt_tokens),
+                        format!(
+                            "shared KV {}   re-encode {}   (saves ×{:.1})",
+                            t.shared_ms.show(1, "ms"),
+                            t.reencode_ms.show(1, "ms"),
+                            t.reencode_ms.median / t.shared_ms.median
+                        ),
+                    );
+                }
             }
             _ => row(
                 &mut s,
