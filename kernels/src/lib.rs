@@ -10,16 +10,16 @@ pub mod runtime;
 pub mod embedding;
 pub mod lora_shrink;
 pub mod matmul;
+pub mod matmul_quant_f32;
 pub mod matrix;
 pub mod matvec_f16_f32;
 pub mod matvec_f32_f32;
-pub mod matmul_quant_f32;
 pub mod roofline_probe;
 
 pub use embedding::embedding;
 pub use lora_shrink::lora_shrink;
 pub use matmul::{matmul, matmul_swiglu, Epilogue, LoraExpand};
-pub use matrix::{HostMatrix, Layout, Matrix, RowBlock};
+pub use matrix::{BlockData, HostMatrix, Layout, Matrix, RowBlock};
 pub use roofline_probe::{measure_read_bandwidth, ProbeResult};
 pub use runtime::error::KernelError;
 pub use runtime::gpu::{Gpu, GpuOptions, GpuStats};

@@ -1,4 +1,4 @@
-// Shared by the matmul family (matvec_*, gemm_*): params, output/epilogue bindings, epilogue.
+// Shared by the matmul family (matmul_quant_f32, matvec_*): params, output/epilogue bindings, epilogue.
 // Bindings: 0 params, 1 x (declared by the kernel), 2 y, 3 bias, 4 lora_h, 5 lora_b,
 // 6.. the weight arrays (declared by the kernel).
 struct MatmulParams {
