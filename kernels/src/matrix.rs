@@ -17,12 +17,12 @@
 //!     of chunk `j` of block row `r` for W4; texels `r · K/16 + 2j` and `+ 1` for W8;
 //!   - `scales` (and `mins`): `S = ceil(K/G / 8)` texels per row; texel `r · S + b` holds the f16
 //!     values of groups `8b .. 8b+7` (group `g` in half `g % 2` of word `(g % 8) / 2`), zero
-//!     padded.
-//!   Why textures: on CPU adapters (Mesa lavapipe) a texel fetch is a vector gather, while every
+//!     padded;
+//!   - a block holds at most `4096 · max_texture_dimension_2d` texels per texture.
+//! - Why textures: on CPU adapters (Mesa lavapipe) a texel fetch is a vector gather, while every
 //!   storage-buffer load runs a scalar loop over the SIMD lanes with a bounds check per lane —
 //!   measured 0.86 vs 3.6 ns per 32-bit word (`kernels/examples/load_probe.rs`). GPUs read
 //!   textures through their texture caches (the image path mobile GPU stacks use for weights).
-//!   A block holds at most `4096 · max_texture_dimension_2d` texels per texture.
 
 use crate::runtime::gpu::TEXTURE_WIDTH;
 use crate::{Gpu, KernelError};

@@ -259,8 +259,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ttft_reasoning_reencode_ms: reasoning_ttft.as_ref().map(|r| r.reencode_ms.median),
         reasoning_ttft: reasoning_ttft.as_ref().map(|r| ReasoningTtftRow {
             prompt_tokens: first_prompt.len(),
-            shared_ms: r.shared_ms.clone(),
-            reencode_ms: r.reencode_ms.clone(),
+            shared_ms: r.shared_ms,
+            reencode_ms: r.reencode_ms,
         }),
         model: ModelInfo {
             path: args.model.display().to_string(),
