@@ -14,6 +14,10 @@
 //! prefill equals decode (tested).
 //! `GLU` (pipeline constant, [`crate::matmul::matmul_swiglu`]): x is `[T, 2K]` gate | up and
 //! the kernel reads `silu(gate) · up` (the `swiglu_f32` formula; equal up to f32 rounding).
+//! Tuned for CPU adapters (lavapipe), where each lane is a SIMD lane and 8 rows per lane keep x
+//! reuse high. On discrete GPUs the same tiling gives only M/8 threads per matrix; a K-split
+//! variant (lanes across K, subgroup reduction) is the known next step there (not measured: no
+//! GPU in this project's CI).
 //! Limits: T ≤ 262,140 (65,535 quads); rows per block ≤ 8 · WG · 65,535.
 //! Tolerance: normalised MSE ≤ 5e-4 vs [`reference`].
 

@@ -23,7 +23,7 @@ use super::pipelines::PipelineCache;
 
 /// Environment variable that forces the packed-u32 f16 fallback when set to `1`.
 pub const ENV_NO_F16: &str = "KESTREL_NO_F16";
-/// Width in texels of every texture from [`Gpu::upload_texels`] (`wgsl/w4.wgsl` hard-codes it).
+/// Width in texels of every texture from [`Gpu::upload_texels`] (`wgsl/qtex.wgsl` hard-codes it).
 pub const TEXTURE_WIDTH: u32 = 4096;
 /// Environment variable that turns subgroup operations off when set to `1`.
 pub const ENV_NO_SUBGROUPS: &str = "KESTREL_NO_SUBGROUPS";
