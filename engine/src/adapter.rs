@@ -15,7 +15,7 @@ use std::path::Path;
 
 use half::f16;
 use kestrel_formats::{DType, Kind, KstFile, ModelConfig};
-use kestrel_kernels::Gpu;
+use kestrel_kernels::{Gpu, LoraB};
 
 use crate::error::{EngineError, Result};
 
@@ -28,7 +28,7 @@ pub(crate) struct LoraGroup {
     /// `[R, K]` f16 per part.
     pub a: Vec<wgpu::Buffer>,
     /// `[M_total, R]` f16, parts' B concatenated by rows.
-    pub b: wgpu::Buffer,
+    pub b: LoraB,
     /// Number of parts (1..=3): `h` is `[T, parts·R]`.
     pub parts: u32,
     /// First row of part 1 and part 2 in the concatenated matrix.
@@ -95,7 +95,7 @@ impl Adapter {
             let mut group = |parent: &str, parts: &[(&str, usize)], k: usize| -> Result<Option<LoraGroup>> {
                 let g = load_group(gpu, &file, i, parent, parts, k, rank)?;
                 if let Some(g) = &g {
-                    bytes += g.a.iter().map(wgpu::Buffer::size).sum::<u64>() + g.b.size();
+                    bytes += g.a.iter().map(wgpu::Buffer::size).sum::<u64>() + g.b.bytes();
                 }
                 Ok(g)
             };
@@ -169,6 +169,6 @@ fn load_group(
         b_all.extend_from_slice(&b);
         row += m;
     }
-    let b = gpu.upload(&format!("lora_B.{layer}.{parent}"), &b_all)?;
+    let b = LoraB::upload(gpu, row as u32, rank, &b_all)?;
     Ok(Some(LoraGroup { a: a_bufs, b, parts: parts.len() as u32, segments }))
 }

@@ -18,7 +18,7 @@ pub mod roofline_probe;
 
 pub use embedding::embedding;
 pub use lora_shrink::lora_shrink;
-pub use matmul::{matmul, matmul_swiglu, Epilogue, LoraExpand};
+pub use matmul::{matmul, matmul_swiglu, Epilogue, LoraB, LoraExpand};
 pub use matrix::{BlockData, HostMatrix, Layout, Matrix, RowBlock};
 pub use roofline_probe::{measure_read_bandwidth, ProbeResult};
 pub use runtime::error::KernelError;

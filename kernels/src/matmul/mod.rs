@@ -36,8 +36,8 @@ pub struct LoraExpand<'a> {
     pub h_offset: u32,
     /// Row stride of `h` (ΣR over the matrices sharing the shrink).
     pub h_stride: u32,
-    /// `[M, R]` f16.
-    pub b: &'a wgpu::Buffer,
+    /// `[M, R]` f16 ([`LoraB::upload`]).
+    pub b: &'a LoraB,
     /// R.
     pub rank: u32,
     /// Scale (alpha / r, or 0 to switch the adapter off without changing bindings).
@@ -53,6 +53,48 @@ pub struct LoraExpand<'a> {
 impl LoraExpand<'_> {
     /// No segmentation: one rank block for every row.
     pub const ONE_SEGMENT: [u32; 2] = [u32::MAX, u32::MAX];
+}
+
+/// A LoRA B `[M, R]` f16 on the GPU: an `Rgba32Uint` texture (`wgsl/qtex.wgsl` addressing) in
+/// which row m holds `ceil(R/8)` texels of 8 f16 values, zero padded — the epilogue reads a row's
+/// R values in `ceil(R/8)` fetches instead of R storage loads.
+#[derive(Debug)]
+pub struct LoraB {
+    /// The texture.
+    pub view: wgpu::TextureView,
+    /// Rows M.
+    pub m: u32,
+    /// Rank R.
+    pub rank: u32,
+}
+
+impl LoraB {
+    /// Uploads `[m, rank]` little-endian f16 bytes (row-major).
+    pub fn upload(gpu: &crate::Gpu, m: u32, rank: u32, f16: &[u8]) -> Result<LoraB, KernelError> {
+        let row = rank as usize * 2;
+        if m == 0 || rank == 0 || f16.len() != m as usize * row {
+            return Err(KernelError::Shape(format!(
+                "LoRA B [{m}, {rank}] f16 needs {} B, got {}",
+                m as usize * row,
+                f16.len()
+            )));
+        }
+        let padded = rank.div_ceil(8) as usize * 16;
+        let mut texels = vec![0u8; m as usize * padded];
+        for (dst, src) in texels.chunks_exact_mut(padded).zip(f16.chunks_exact(row)) {
+            dst[..row].copy_from_slice(src);
+        }
+        Ok(LoraB {
+            view: gpu.upload_texels("lora_B", texels)?,
+            m,
+            rank,
+        })
+    }
+
+    /// Bytes of the texture's payload (padded rows).
+    pub fn bytes(&self) -> u64 {
+        u64::from(self.m) * u64::from(self.rank.div_ceil(8)) * 16
+    }
 }
 
 /// What happens after the dot products.
@@ -175,7 +217,12 @@ fn record(
             tt * u64::from(l.h_stride) * 4,
             "LoRA h [T, h_stride] f32",
         )?;
-        need(l.b, m * u64::from(l.rank) * 2, "LoRA B [M, R] f16")?;
+        if l.b.m != w.m || l.b.rank != l.rank {
+            return Err(KernelError::Shape(format!(
+                "LoRA B is [{}, {}], the matmul needs [{}, {}]",
+                l.b.m, l.b.rank, w.m, l.rank
+            )));
+        }
         flags |= FLAG_LORA;
     }
     let group = match w.layout {
@@ -212,23 +259,23 @@ fn record(
             y.into(),
             ep.bias.unwrap_or(dummy).into(),
             ep.lora.map_or(dummy, |l| l.h).into(),
-            ep.lora.map_or(dummy, |l| l.b).into(),
         ];
+        let lora_b = ep.lora.map_or(gpu.dummy_texture(), |l| &l.b.view);
         match w.layout {
             Layout::W4 { .. } => {
-                crate::matmul_quant_f32::encode(rec, block, &params, &common, 4, swiglu)?
+                crate::matmul_quant_f32::encode(rec, block, &params, &common, lora_b, 4, swiglu)?
             }
             Layout::W8 { .. } => {
-                crate::matmul_quant_f32::encode(rec, block, &params, &common, 8, swiglu)?
+                crate::matmul_quant_f32::encode(rec, block, &params, &common, lora_b, 8, swiglu)?
             }
-            Layout::F16 => crate::matvec_f16_f32::encode(rec, block, &params, &common)?,
-            Layout::F32 => crate::matvec_f32_f32::encode(rec, block, &params, &common)?,
+            Layout::F16 => crate::matvec_f16_f32::encode(rec, block, &params, &common, lora_b)?,
+            Layout::F32 => crate::matvec_f32_f32::encode(rec, block, &params, &common, lora_b)?,
         }
     }
     Ok(())
 }
 
-/// Shared by the F16/F32 matvec kernels: bindings `common ++ [data]`, grid
+/// Shared by the F16/F32 matvec kernels: bindings `common ++ [data]` (1..=5), LoRA B at 9, grid
 /// `[ceil(rows / 64), ceil(T / NCOL), 1]` with `NCOL = min(T, 16)`.
 pub(crate) fn encode_matvec(
     rec: &mut Recorder<'_>,
@@ -236,18 +283,20 @@ pub(crate) fn encode_matvec(
     src: &'static str,
     block: &RowBlock,
     params: &MatmulParams,
-    common: &[BufferBinding<'_>; 5],
-
+    common: &[BufferBinding<'_>; 4],
+    lora_b: &wgpu::TextureView,
 ) -> Result<(), KernelError> {
     let ncol = params.t.min(DECODE_MAX_T);
     let pipe = rec
         .gpu()
         .pipeline(id, src, id, &[("NCOL", f64::from(ncol)), ("WG", 64.0)])?;
     let bufs = block_bindings(block, common)?;
-    rec.dispatch(
+    rec.dispatch_with_textures(
         &pipe,
         params,
         &bufs,
+        9,
+        &[lora_b],
         [block.rows.div_ceil(64), params.t.div_ceil(ncol), 1],
     )
 }
@@ -255,7 +304,7 @@ pub(crate) fn encode_matvec(
 /// `common ++ [data]` for an F16/F32 (storage buffer) block.
 pub(crate) fn block_bindings<'b>(
     block: &'b RowBlock,
-    common: &[BufferBinding<'b>; 5],
+    common: &[BufferBinding<'b>; 4],
 ) -> Result<Vec<BufferBinding<'b>>, KernelError> {
     let BlockData::Buffers { data } = &block.data else {
         return Err(KernelError::Shape("a quantized block has no storage buffers".into()));

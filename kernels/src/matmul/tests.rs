@@ -152,7 +152,7 @@ pub fn run_gpu(
             g.upload("h", &f32_bytes(h))?,
             *off,
             *stride,
-            g.upload("b", &f16_bytes(b))?,
+            crate::matmul::LoraB::upload(g, w.m, *r, &f16_bytes(b))?,
             *r,
             *s,
         )),

@@ -9,7 +9,6 @@
 #include "matmul_common.wgsl"
 #include "w4.wgsl"
 #include "w8.wgsl"
-#include "qtex.wgsl"
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;  // [T, K] f32, row-major
 
 override NCOL: u32 = 1u;  // columns per invocation (1..=4)

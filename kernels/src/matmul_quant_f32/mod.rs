@@ -34,12 +34,13 @@ pub const ID: &str = "matmul_quant_f32";
 /// WGSL source (preprocessed by the runtime).
 pub const SRC: &str = include_str!("matmul_quant_f32.wgsl");
 
-/// Records one row block (bindings: `wgsl/matmul_common.wgsl`, textures 6..=8).
+/// Records one row block (bindings: `wgsl/matmul_common.wgsl`, textures 6..=9).
 pub(crate) fn encode(
     rec: &mut Recorder<'_>,
     block: &RowBlock,
     params: &MatmulParams,
-    common: &[BufferBinding<'_>; 5],
+    common: &[BufferBinding<'_>; 4],
+    lora_b: &wgpu::TextureView,
     bits: u32,
     swiglu: bool,
 ) -> Result<(), KernelError> {
@@ -71,7 +72,7 @@ pub(crate) fn encode(
         params,
         common,
         6,
-        &[q, scales, mins.as_ref().unwrap_or(scales)],
+        &[q, scales, mins.as_ref().unwrap_or(scales), lora_b],
         [block.rows.div_ceil(8 * wg), params.t.div_ceil(ncol), 1],
     )
 }

@@ -2,7 +2,7 @@
 // up to NCOL columns per invocation; one invocation per output row.
 #include "matmul_common.wgsl"
 @group(0) @binding(1) var<storage, read> x: array<f32>;  // [T, K] f32, row-major
-#storage_f16 6 w read
+#storage_f16 5 w read
 // w: [M_block, K] f16, row-major
 
 override NCOL: u32 = 1u;  // columns per invocation (1..=16); workgroup_id.y selects the column chunk

@@ -2,7 +2,7 @@
 // up to NCOL columns per invocation; one invocation per output row.
 #include "matmul_common.wgsl"
 @group(0) @binding(1) var<storage, read> x: array<f32>;  // [T, K] f32, row-major
-@group(0) @binding(6) var<storage, read> w: array<f32>;  // [M_block, K] f32, row-major
+@group(0) @binding(5) var<storage, read> w: array<f32>;  // [M_block, K] f32, row-major
 
 override NCOL: u32 = 1u;  // columns per invocation (1..=16); workgroup_id.y selects the column chunk
 override WG: u32 = 64u;   // rows per workgroup

@@ -25,7 +25,8 @@ pub(crate) fn encode(
     rec: &mut Recorder<'_>,
     block: &RowBlock,
     params: &MatmulParams,
-    common: &[BufferBinding<'_>; 5],
+    common: &[BufferBinding<'_>; 4],
+    lora_b: &wgpu::TextureView,
 ) -> Result<(), KernelError> {
-    encode_matvec(rec, ID, SRC, block, params, common)
+    encode_matvec(rec, ID, SRC, block, params, common, lora_b)
 }

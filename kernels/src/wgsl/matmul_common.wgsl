@@ -1,6 +1,6 @@
 // Shared by the matmul family (matmul_quant_f32, matvec_*): params, output/epilogue bindings, epilogue.
-// Bindings: 0 params, 1 x (declared by the kernel), 2 y, 3 bias, 4 lora_h, 5 lora_b,
-// 6.. the weight arrays (declared by the kernel).
+// Bindings: 0 params, 1 x (declared by the kernel), 2 y, 3 bias, 4 lora_h, 5..=8 the weights
+// (declared by the kernel: a storage buffer at 5, or the qtex.wgsl textures at 6..=8), 9 lora_b.
 struct MatmulParams {
     m: u32,          // rows in this dispatch's row block
     k: u32,          // input features K
@@ -23,8 +23,9 @@ struct MatmulParams {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;  // [T, y_stride] f32
 @group(0) @binding(3) var<storage, read> bias: array<f32>;     // [M] f32 (dummy when unused)
 @group(0) @binding(4) var<storage, read> lora_h: array<f32>;   // [T, h_stride] f32 (dummy when unused)
-#storage_f16 5 lora_b read
-// lora_b: [M, R] f16 (dummy when unused)
+#include "qtex.wgsl"
+// LoRA B [M, R] f16, ceil(R/8) texels per row (matmul::LoraB; 1×1 dummy when unused).
+@group(0) @binding(9) var lora_bt: texture_2d<u32>;
 
 // Writes column c, block row r: y = acc + bias + scale * h·Bᵀ (+ y when accumulating).
 fn mm_store(c: u32, r: u32, acc: f32) {
@@ -37,9 +38,15 @@ fn mm_store(c: u32, r: u32, acc: f32) {
         var d = 0.0;
         let seg = select(0u, 1u, row >= p.seg1) + select(0u, 1u, row >= p.seg2);
         let hb = c * p.h_stride + p.h_offset + seg * p.lora_rank;
-        let bb = row * p.lora_rank;
-        for (var i = 0u; i < p.lora_rank; i = i + 1u) {
-            d = d + lora_h[hb + i] * lora_b_at(bb + i);
+        let bpr = (p.lora_rank + 7u) / 8u;
+        for (var t = 0u; t < bpr; t = t + 1u) {
+            let bt = textureLoad(lora_bt, qt_coord(row * bpr + t), 0);
+            for (var j = 0u; j < 8u; j = j + 1u) {
+                let i = 8u * t + j;
+                if (i < p.lora_rank) {
+                    d = d + lora_h[hb + i] * unpack2x16float(bt[j >> 1u])[j & 1u];
+                }
+            }
         }
         v = v + p.lora_scale * d;
     }
