@@ -50,11 +50,7 @@ pub(crate) fn encode(
         ));
     };
     let gpu = rec.gpu();
-    let wg: u32 = if gpu.adapter_info().device_type == wgpu::DeviceType::Cpu {
-        8
-    } else {
-        64
-    };
+    let wg: u32 = if gpu.is_cpu() { 8 } else { 64 };
     let ncol = params.t.min(4);
     let pipe = gpu.pipeline(
         ID,

@@ -206,6 +206,11 @@ impl Gpu {
     pub fn has_f16(&self) -> bool {
         self.f16
     }
+    /// Whether the adapter is a CPU (lavapipe): kernels whose grids are small then use 8-lane
+    /// workgroups (one SIMD group) so the work spreads over every core.
+    pub fn is_cpu(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
     /// Whether kernels are compiled with subgroup operations (`#if SUBGROUPS`).
     pub fn has_subgroups(&self) -> bool {
         self.subgroups
