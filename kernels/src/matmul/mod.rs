@@ -4,7 +4,7 @@
 //! Contract:
 //! - `x` is `[T, K]` f32 row-major, `y` is `[T, M]` f32 row-major; accumulation is f32.
 //! - Epilogue per element: `v = acc (+ bias[m]) (+ scale · Σ_r h[t, h_offset + r] · B[m, r])`,
-//!   then `y = v` or, with `accumulate`, `y += v`. `B` is `[M, R]` f16, `h` is `[T, h_stride]` f32
+//!   then `y = v` or, with `accumulate`, `y += v`. `B` is `[M, R]` f16 ([`LoraB`], a texture), `h` is `[T, h_stride]` f32
 //!   (the `lora_shrink` output). LoRA on/off and scale are per dispatch; scale 0 leaves the
 //!   base result bit for bit.
 //! - Kernel choice: W4 and W8 use `matmul_quant_f32` for every T (8-row × 4-column register
