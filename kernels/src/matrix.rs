@@ -101,17 +101,15 @@ pub fn scale_texels_per_row(k: u32, group_size: u32) -> u32 {
     (k / group_size).div_ceil(8)
 }
 
-/// The W4/W8 scales (or mins) of `rows` rows `[rows, K/G]` f16, repacked to `S` texels per row.
-fn pack_scales(parts: &[&[u8]], groups: usize, spr: usize) -> Vec<u8> {
-    let row_in = groups * 2;
-    let rows: usize = parts.iter().map(|p| p.len() / row_in).sum();
-    let mut out = vec![0u8; rows * spr * 16];
-    let mut r = 0;
-    for part in parts {
-        for row in part.chunks_exact(row_in) {
-            out[r * spr * 16..r * spr * 16 + row_in].copy_from_slice(row);
-            r += 1;
-        }
+/// Rows of `row_bytes` bytes (from the concatenation of `parts`), each zero-padded to
+/// `texels_per_row` texels: the scale/min layout, and LoRA B's.
+pub(crate) fn pad_rows(parts: &[&[u8]], row_bytes: usize, texels_per_row: usize) -> Vec<u8> {
+    let padded = texels_per_row * 16;
+    let rows: usize = parts.iter().map(|p| p.len() / row_bytes).sum();
+    let mut out = vec![0u8; rows * padded];
+    let src = parts.iter().flat_map(|p| p.chunks_exact(row_bytes));
+    for (dst, row) in out.chunks_exact_mut(padded).zip(src) {
+        dst[..row_bytes].copy_from_slice(row);
     }
     out
 }
@@ -276,19 +274,13 @@ impl Matrix {
             };
             let data = match layout {
                 Layout::W4 { group_size, .. } | Layout::W8 { group_size } => {
-                    let groups = (k / group_size) as usize;
                     let spr = scale_texels_per_row(k, group_size) as usize;
+                    let packed = |arr: Vec<&[u8]>| pad_rows(&arr, rs as usize, spr);
                     BlockData::Quantized {
-                        q: gpu.upload_texels("matrix.q", gather(0, rd).concat())?,
-                        scales: gpu.upload_texels(
-                            "matrix.scales",
-                            pack_scales(&gather(1, rs), groups, spr),
-                        )?,
+                        q: gpu.upload_texels("matrix.q", &gather(0, rd))?,
+                        scales: gpu.upload_texels("matrix.scales", &[&packed(gather(1, rs))])?,
                         mins: if rm > 0 {
-                            Some(gpu.upload_texels(
-                                "matrix.mins",
-                                pack_scales(&gather(2, rm), groups, spr),
-                            )?)
+                            Some(gpu.upload_texels("matrix.mins", &[&packed(gather(2, rm))])?)
                         } else {
                             None
                         },

@@ -44,7 +44,7 @@ fn embedding(@builtin(global_invocation_id) gid: vec3<u32>) {
             let word = qt_q(r * (p.k / 32u) + kk / 32u)[(kk % 32u) / 8u];
             let nib = w4_nibble(word, kk % 8u);
             let g = kk / p.group;
-            let st = r * ((p.k / p.group + 7u) / 8u) + g / 8u;
+            let st = r * qt_scale_texels(p.k, p.group) + g / 8u;
             let s = qt_group(qt_s(st), g % 8u);
             if (p.kind == 1u) {
                 v = nib * s + qt_group(qt_m(st), g % 8u);
@@ -55,7 +55,7 @@ fn embedding(@builtin(global_invocation_id) gid: vec3<u32>) {
         case 2u: {
             let word = qt_q(r * (p.k / 16u) + kk / 16u)[(kk % 16u) / 4u];
             let g = kk / p.group;
-            let st = r * ((p.k / p.group + 7u) / 8u) + g / 8u;
+            let st = r * qt_scale_texels(p.k, p.group) + g / 8u;
             v = w8_byte(word, kk % 4u) * qt_group(qt_s(st), g % 8u);
         }
         case 3u: {

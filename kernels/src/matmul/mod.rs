@@ -79,13 +79,9 @@ impl LoraB {
                 f16.len()
             )));
         }
-        let padded = rank.div_ceil(8) as usize * 16;
-        let mut texels = vec![0u8; m as usize * padded];
-        for (dst, src) in texels.chunks_exact_mut(padded).zip(f16.chunks_exact(row)) {
-            dst[..row].copy_from_slice(src);
-        }
+        let texels = crate::matrix::pad_rows(&[f16], row, rank.div_ceil(8) as usize);
         Ok(LoraB {
-            view: gpu.upload_texels("lora_B", texels)?,
+            view: gpu.upload_texels("lora_B", &[&texels])?,
             m,
             rank,
         })

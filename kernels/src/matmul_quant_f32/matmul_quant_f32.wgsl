@@ -127,7 +127,7 @@ fn matmul_quant_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     let tpr = (p.k / 32u) * tpc;    // texels per row
     let cpg = p.group / 32u;
     let ngroups = p.k / p.group;
-    let spr = (ngroups + 7u) / 8u;
+    let spr = qt_scale_texels(p.k, p.group);
     let ra = vec4<u32>(min(r0, last), min(r0 + 1u, last), min(r0 + 2u, last), min(r0 + 3u, last));
     let rb = vec4<u32>(min(r0 + 4u, last), min(r0 + 5u, last), min(r0 + 6u, last), min(r0 + 7u, last));
     let qa = ra * tpr;

@@ -90,7 +90,7 @@ pub fn measure_read_bandwidth(gpu: &Gpu) -> Result<ProbeResult, KernelError> {
         .collect();
     let expected = reference::checksum(&data);
     let src = gpu.upload("probe.src", bytemuck::cast_slice(&data))?;
-    let texture = gpu.upload_texels("probe.texture", bytemuck::cast_slice(&data).to_vec())?;
+    let texture = gpu.upload_texels("probe.texture", &[bytemuck::cast_slice(&data)])?;
     drop(data);
     let n_vec4 = (words / 4) as u32;
     let mut variants = Vec::new();

@@ -337,18 +337,24 @@ impl Gpu {
         self.create(label, size, storage_usage(), false)
     }
 
-    /// An `Rgba32Uint` texture `TEXTURE_WIDTH` texels wide holding `texels` (16 B each, in
-    /// row-major texel order; the last texture row is zero-padded). Waits until the upload has
-    /// landed so staging memory does not pile up across many uploads.
-    pub fn upload_texels(&self, label: &str, mut texels: Vec<u8>) -> Result<wgpu::TextureView, KernelError> {
+    /// An `Rgba32Uint` texture `TEXTURE_WIDTH` texels wide holding the concatenation of `parts`
+    /// (16 B per texel, in row-major texel order; the last texture row is zero-padded), built
+    /// with one copy. Waits until the upload has landed so staging memory does not pile up
+    /// across many uploads.
+    pub fn upload_texels(&self, label: &str, parts: &[&[u8]]) -> Result<wgpu::TextureView, KernelError> {
         let row_bytes = u64::from(TEXTURE_WIDTH) * 16;
-        let n = (texels.len() as u64).div_ceil(16).max(1);
+        let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let n = total.div_ceil(16).max(1);
         let height = n.div_ceil(u64::from(TEXTURE_WIDTH));
         let max_h = u64::from(self.limits.max_texture_dimension_2d);
         if height > max_h || self.limits.max_texture_dimension_2d < TEXTURE_WIDTH {
             return Err(KernelError::Limit(format!(
                 "texture `{label}` of {n} texels exceeds {TEXTURE_WIDTH} × {max_h}"
             )));
+        }
+        let mut texels = Vec::with_capacity((height * row_bytes) as usize);
+        for part in parts {
+            texels.extend_from_slice(part);
         }
         texels.resize((height * row_bytes) as usize, 0);
         let size = wgpu::Extent3d {

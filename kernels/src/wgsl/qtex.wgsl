@@ -20,6 +20,10 @@ fn qt_s(e: u32) -> vec4<u32> {
 fn qt_m(e: u32) -> vec4<u32> {
     return textureLoad(qtm, qt_coord(e), 0);
 }
+// Scale (and min) texels per row: 8 groups per texel.
+fn qt_scale_texels(k: u32, group: u32) -> u32 {
+    return (k / group + 7u) / 8u;
+}
 // Group gi (0..8) of a scale or min texel.
 fn qt_group(t: vec4<u32>, gi: u32) -> f32 {
     return unpack2x16float(t[gi >> 1u])[gi & 1u];
