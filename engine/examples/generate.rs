@@ -18,7 +18,9 @@ fn main() {
 fn run() -> Result<(), kestrel::EngineError> {
     let mut args = std::env::args().skip(1);
     let model = args.next().unwrap_or_else(|| "smollm2.kst".into());
-    let question = args.next().unwrap_or_else(|| "What is the capital of France?".into());
+    let question = args
+        .next()
+        .unwrap_or_else(|| "What is the capital of France?".into());
 
     let engine = Engine::load(&model, EngineOptions::default())?;
     eprintln!("running on {}", engine.adapter_description());
@@ -34,7 +36,12 @@ fn run() -> Result<(), kestrel::EngineError> {
 
     let params = GenerateParams {
         max_tokens: 128,
-        sampling: Sampling { temperature: 0.7, top_p: 0.9, seed: 42, ..Sampling::default() },
+        sampling: Sampling {
+            temperature: 0.7,
+            top_p: 0.9,
+            seed: 42,
+            ..Sampling::default()
+        },
         cancel: Some(cancel),
         ..GenerateParams::default()
     };
@@ -45,6 +52,9 @@ fn run() -> Result<(), kestrel::EngineError> {
     }
     println!();
     let t = session.timings();
-    eprintln!("{} prompt tokens, {} generated", t.prompt_tokens, t.generated);
+    eprintln!(
+        "{} prompt tokens, {} generated",
+        t.prompt_tokens, t.generated
+    );
     Ok(())
 }

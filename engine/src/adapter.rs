@@ -2,7 +2,8 @@
 //!
 //! Per layer and per shared input there is one `LoraGroup`: q|k|v (input: the normed hidden
 //! state), o (input: attention output), gate|up (input: the normed hidden state) and down (input:
-//! the SwiGLU output). A group's A matrices (`[R, K]` f16 each) go to ONE `lora_shrink` dispatch,
+//! the SwiGLU output). A group's A matrices (`[R, K]` f16 each, row-concatenated into one
+//! `LoraA` texture) go to ONE `lora_shrink` dispatch,
 //! producing `h: [T, parts·R]`; the base matmul's epilogue then adds `scale · h · Bᵀ` with B the
 //! row concatenation of the parts' B (`[M_total, R]` f16) and LoRA row segments, so the delta of
 //! q, k and v comes out of the same dispatch as the base projection. A part the adapter does not
@@ -15,7 +16,7 @@ use std::path::Path;
 
 use half::f16;
 use kestrel_formats::{DType, Kind, KstFile, ModelConfig};
-use kestrel_kernels::{Gpu, LoraB};
+use kestrel_kernels::{Gpu, LoraA, LoraB};
 
 use crate::error::{EngineError, Result};
 
@@ -25,8 +26,8 @@ pub struct AdapterId(pub(crate) usize);
 
 /// The matrices that share one shrink.
 pub(crate) struct LoraGroup {
-    /// `[R, K]` f16 per part.
-    pub a: Vec<wgpu::Buffer>,
+    /// `[parts·R, K]` f16, parts' A concatenated by rows.
+    pub a: LoraA,
     /// `[M_total, R]` f16, parts' B concatenated by rows.
     pub b: LoraB,
     /// Number of parts (1..=3): `h` is `[T, parts·R]`.
@@ -55,12 +56,23 @@ pub struct Adapter {
 }
 
 impl Adapter {
-
-    pub(crate) fn load(gpu: &Gpu, path: &Path, cfg: &ModelConfig, base_hash: &str) -> Result<Adapter> {
+    pub(crate) fn load(
+        gpu: &Gpu,
+        path: &Path,
+        cfg: &ModelConfig,
+        base_hash: &str,
+    ) -> Result<Adapter> {
         let file = KstFile::open(path)?;
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if file.kind() != Kind::Adapter {
-            return Err(EngineError::Adapter(format!("{} is not an adapter file (kind {:?})", path.display(), file.kind())));
+            return Err(EngineError::Adapter(format!(
+                "{} is not an adapter file (kind {:?})",
+                path.display(),
+                file.kind()
+            )));
         }
         match file.base_hash() {
             Some(h) if h == base_hash => {}
@@ -70,43 +82,77 @@ impl Adapter {
                     path.display()
                 )))
             }
-            None => return Err(EngineError::Adapter(format!("{} records no base model", path.display()))),
+            None => {
+                return Err(EngineError::Adapter(format!(
+                    "{} records no base model",
+                    path.display()
+                )))
+            }
         }
-        let meta = file
-            .meta("adapter")
-            .ok_or_else(|| EngineError::Adapter(format!("{}: no `adapter` section", path.display())))?;
-        let rank = meta["r"].as_u64().filter(|&r| (1..=128).contains(&r)).ok_or_else(|| {
-            EngineError::Adapter(format!("{}: rank {} outside 1..=128", path.display(), meta["r"]))
-        })? as u32;
+        let meta = file.meta("adapter").ok_or_else(|| {
+            EngineError::Adapter(format!("{}: no `adapter` section", path.display()))
+        })?;
+        let rank = meta["r"]
+            .as_u64()
+            .filter(|&r| (1..=128).contains(&r))
+            .ok_or_else(|| {
+                EngineError::Adapter(format!(
+                    "{}: rank {} outside 1..=128",
+                    path.display(),
+                    meta["r"]
+                ))
+            })? as u32;
         let scale = meta["scale"]
             .as_f64()
             .filter(|s| s.is_finite())
-            .ok_or_else(|| EngineError::Adapter(format!("{}: bad scale {}", path.display(), meta["scale"])))?
-            as f32;
+            .ok_or_else(|| {
+                EngineError::Adapter(format!("{}: bad scale {}", path.display(), meta["scale"]))
+            })? as f32;
         let targets: Vec<String> = meta["target_modules"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
-        let (h, hkv, d, hidden, inter) =
-            (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim, cfg.hidden_size, cfg.intermediate_size);
+        let (h, hkv, d, hidden, inter) = (
+            cfg.num_attention_heads,
+            cfg.num_key_value_heads,
+            cfg.head_dim,
+            cfg.hidden_size,
+            cfg.intermediate_size,
+        );
         let mut bytes = 0u64;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
-            let mut group = |parent: &str, parts: &[(&str, usize)], k: usize| -> Result<Option<LoraGroup>> {
-                let g = load_group(gpu, &file, i, parent, parts, k, rank)?;
-                if let Some(g) = &g {
-                    bytes += g.a.iter().map(wgpu::Buffer::size).sum::<u64>() + g.b.bytes();
-                }
-                Ok(g)
-            };
+            let mut group =
+                |parent: &str, parts: &[(&str, usize)], k: usize| -> Result<Option<LoraGroup>> {
+                    let g = load_group(gpu, &file, i, parent, parts, k, rank)?;
+                    if let Some(g) = &g {
+                        bytes += g.a.bytes() + g.b.bytes();
+                    }
+                    Ok(g)
+                };
             layers.push(LayerLora {
-                qkv: group("self_attn", &[("q_proj", h * d), ("k_proj", hkv * d), ("v_proj", hkv * d)], hidden)?,
+                qkv: group(
+                    "self_attn",
+                    &[("q_proj", h * d), ("k_proj", hkv * d), ("v_proj", hkv * d)],
+                    hidden,
+                )?,
                 o: group("self_attn", &[("o_proj", hidden)], h * d)?,
                 gate_up: group("mlp", &[("gate_proj", inter), ("up_proj", inter)], hidden)?,
                 down: group("mlp", &[("down_proj", hidden)], inter)?,
             });
         }
-        Ok(Adapter { name, rank, scale, targets, layers, bytes })
+        Ok(Adapter {
+            name,
+            rank,
+            scale,
+            targets,
+            layers,
+            bytes,
+        })
     }
 }
 
@@ -118,7 +164,10 @@ fn f16_tensor(file: &KstFile, name: &str, rows: usize, cols: usize) -> Result<Op
         Err(e) => return Err(e.into()),
     };
     if v.shape != [rows, cols] {
-        return Err(EngineError::Adapter(format!("{name}: shape {:?}, expected [{rows}, {cols}]", v.shape)));
+        return Err(EngineError::Adapter(format!(
+            "{name}: shape {:?}, expected [{rows}, {cols}]",
+            v.shape
+        )));
     }
     Ok(Some(match v.dtype {
         DType::F16 => v.data.to_vec(),
@@ -127,7 +176,11 @@ fn f16_tensor(file: &KstFile, name: &str, rows: usize, cols: usize) -> Result<Op
             .chunks_exact(4)
             .flat_map(|b| f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes())
             .collect(),
-        d => return Err(EngineError::Adapter(format!("{name}: dtype {d}, expected f16"))),
+        d => {
+            return Err(EngineError::Adapter(format!(
+                "{name}: dtype {d}, expected f16"
+            )))
+        }
     }))
 }
 
@@ -149,26 +202,36 @@ fn load_group(
         match (a, b) {
             (Some(a), Some(b)) => found.push(Some((a, b))),
             (None, None) => found.push(None),
-            _ => return Err(EngineError::Adapter(format!("{base}: lora_A without lora_B or the reverse"))),
+            _ => {
+                return Err(EngineError::Adapter(format!(
+                    "{base}: lora_A without lora_B or the reverse"
+                )))
+            }
         }
     }
     if found.iter().all(Option::is_none) {
         return Ok(None);
     }
-    let mut a_bufs = Vec::with_capacity(parts.len());
+    let mut a_all = Vec::new();
     let mut b_all = Vec::new();
     let mut segments = [u32::MAX; 2];
     let mut row = 0usize;
-    for (i, ((proj, m), ab)) in parts.iter().zip(found).enumerate() {
+    for (i, ((_, m), ab)) in parts.iter().zip(found).enumerate() {
         if i > 0 {
             segments[i - 1] = row as u32;
         }
         // An untargeted part of a fused group contributes zero rows (A = 0, B = 0).
         let (a, b) = ab.unwrap_or_else(|| (vec![0u8; r * k * 2], vec![0u8; m * r * 2]));
-        a_bufs.push(gpu.upload(&format!("lora_A.{layer}.{proj}"), &a)?);
+        a_all.extend_from_slice(&a);
         b_all.extend_from_slice(&b);
         row += m;
     }
+    let a = LoraA::upload(gpu, k as u32, &[&a_all])?;
     let b = LoraB::upload(gpu, row as u32, rank, &b_all)?;
-    Ok(Some(LoraGroup { a: a_bufs, b, parts: parts.len() as u32, segments }))
+    Ok(Some(LoraGroup {
+        a,
+        b,
+        parts: parts.len() as u32,
+        segments,
+    }))
 }

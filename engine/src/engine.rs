@@ -29,7 +29,12 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { gpu: GpuOptions::default(), max_context: None, prefill_chunk: 128, kv_budget_bytes: 2 << 30 }
+        EngineOptions {
+            gpu: GpuOptions::default(),
+            max_context: None,
+            prefill_chunk: 128,
+            kv_budget_bytes: 2 << 30,
+        }
     }
 }
 
@@ -55,7 +60,11 @@ impl Engine {
     }
 
     /// Load onto an existing GPU device (several models or tests sharing one device).
-    pub fn load_on(gpu: Arc<Gpu>, path: impl AsRef<Path>, options: EngineOptions) -> Result<Engine> {
+    pub fn load_on(
+        gpu: Arc<Gpu>,
+        path: impl AsRef<Path>,
+        options: EngineOptions,
+    ) -> Result<Engine> {
         let file = KstFile::open(path.as_ref())?;
         if file.kind() != Kind::Model {
             return Err(EngineError::Unsupported(format!(
@@ -66,21 +75,33 @@ impl Engine {
         }
         let config = file.config()?.clone();
         config.validate()?;
-        let json = file
-            .tokenizer_json()
-            .ok_or_else(|| EngineError::Tokenizer("the model file has no embedded tokenizer".into()))?;
+        let json = file.tokenizer_json().ok_or_else(|| {
+            EngineError::Tokenizer("the model file has no embedded tokenizer".into())
+        })?;
         let tokenizer = Tokenizer::from_json(json)?;
-        let name = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i)).unwrap_or_default();
+        let name = |id: Option<u32>| {
+            id.and_then(|i| tokenizer.id_to_token(i))
+                .unwrap_or_default()
+        };
         let template = match file.chat_template() {
-            Some(src) => Some(ChatTemplate::new(src, &name(config.bos_token_id), &name(config.eos_token_ids.first().copied()))?),
+            Some(src) => Some(ChatTemplate::new(
+                src,
+                &name(config.bos_token_id),
+                &name(config.eos_token_ids.first().copied()),
+            )?),
             None => None,
         };
         let weights = ModelWeights::load(&gpu, &file, &config)?;
         let kernels = Kernels::new(&gpu)?;
         if options.prefill_chunk == 0 {
-            return Err(EngineError::BadParameter("prefill_chunk must be > 0".into()));
+            return Err(EngineError::BadParameter(
+                "prefill_chunk must be > 0".into(),
+            ));
         }
-        let max_context = options.max_context.unwrap_or(4096).min(config.max_position_embeddings.max(1));
+        let max_context = options
+            .max_context
+            .unwrap_or(4096)
+            .min(config.max_position_embeddings.max(1));
         Ok(Engine {
             header_hash: file.header_hash(),
             gpu,
@@ -158,12 +179,17 @@ impl Engine {
 
     /// A loaded adapter.
     pub fn adapter(&self, id: AdapterId) -> Result<&Adapter> {
-        self.adapters.get(id.0).ok_or_else(|| EngineError::Adapter(format!("no adapter with id {}", id.0)))
+        self.adapters
+            .get(id.0)
+            .ok_or_else(|| EngineError::Adapter(format!("no adapter with id {}", id.0)))
     }
 
     /// Loaded adapters, in load order.
     pub fn adapters(&self) -> impl Iterator<Item = (AdapterId, &Adapter)> {
-        self.adapters.iter().enumerate().map(|(i, a)| (AdapterId(i), a))
+        self.adapters
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (AdapterId(i), a))
     }
 
     /// A new session (its own KV cache and scratch buffers).

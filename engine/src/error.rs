@@ -29,10 +29,18 @@ pub enum EngineError {
     TokenOutOfRange { id: u32, vocab: usize },
     /// The request does not fit the context window (prompt, or prompt + max tokens).
     #[error("{what}: {needed} tokens needed but the context holds {limit}")]
-    ContextOverflow { what: &'static str, needed: usize, limit: usize },
+    ContextOverflow {
+        what: &'static str,
+        needed: usize,
+        limit: usize,
+    },
     /// The KV cache or scratch memory the request needs exceeds the configured budget.
     #[error("out of memory budget: {what} needs {needed} bytes, budget {budget} bytes")]
-    MemoryBudget { what: String, needed: u64, budget: u64 },
+    MemoryBudget {
+        what: String,
+        needed: u64,
+        budget: u64,
+    },
     /// Sampling parameters out of range.
     #[error("bad sampling parameter: {0}")]
     BadParameter(String),

@@ -23,7 +23,8 @@ use kestrel_kernels::rmsnorm_f32::RmsNorm;
 use kestrel_kernels::rope_kv_append_f16::{KvSegment, RopeKvAppend, RopeKvBuffers};
 use kestrel_kernels::swiglu_f32::Swiglu;
 use kestrel_kernels::{
-    embedding, lora_shrink, matmul, matmul_swiglu, BufferBinding, Epilogue, Gpu, Layout, LoraExpand, Recorder,
+    embedding, lora_shrink, matmul, matmul_swiglu, BufferBinding, Epilogue, Gpu, Layout,
+    LoraExpand, Recorder,
 };
 
 use crate::adapter::{Adapter, LoraGroup};
@@ -49,7 +50,11 @@ impl Default for Profiler {
 impl Profiler {
     pub fn new() -> Self {
         let on = std::env::var("KESTREL_PROFILE").is_ok_and(|v| v != "0");
-        Profiler { on, t0: std::time::Instant::now(), totals: Default::default() }
+        Profiler {
+            on,
+            t0: std::time::Instant::now(),
+            totals: Default::default(),
+        }
     }
 
     /// After recording kernel `name`: in profiling mode, flush the recorder and charge the time.
@@ -108,23 +113,23 @@ impl Kernels {
 /// Scratch buffers of one session, sized for `t_max` rows.
 pub(crate) struct State {
     pub t_max: usize,
-    ids: wgpu::Buffer,       // [t_max] u32
-    positions: wgpu::Buffer, // [t_max] u32
-    inv_freq: wgpu::Buffer,  // [D/2] f32
-    x: wgpu::Buffer,         // [t_max, hidden] residual stream
-    xn: wgpu::Buffer,        // [t_max, hidden] normed
-    qkv: wgpu::Buffer,       // [t_max, (H + 2·Hkv)·D]
-    attn: wgpu::Buffer,      // [t_max, H·D]
-    gu: wgpu::Buffer,        // [t_max, 2·I]
-    act: wgpu::Buffer,       // [t_max, I]
-    h: wgpu::Buffer,         // [t_max, 3·R_max] LoRA shrink output
-    last: wgpu::Buffer,      // [LOGIT_ROWS, hidden] rows picked for the lm_head
-    last_n: wgpu::Buffer,    // [LOGIT_ROWS, hidden] normed
+    ids: wgpu::Buffer,        // [t_max] u32
+    positions: wgpu::Buffer,  // [t_max] u32
+    inv_freq: wgpu::Buffer,   // [D/2] f32
+    x: wgpu::Buffer,          // [t_max, hidden] residual stream
+    xn: wgpu::Buffer,         // [t_max, hidden] normed
+    qkv: wgpu::Buffer,        // [t_max, (H + 2·Hkv)·D]
+    attn: wgpu::Buffer,       // [t_max, H·D]
+    gu: wgpu::Buffer,         // [t_max, 2·I]
+    act: wgpu::Buffer,        // [t_max, I]
+    h: wgpu::Buffer,          // [t_max, 3·R_max] LoRA shrink output
+    last: wgpu::Buffer,       // [LOGIT_ROWS, hidden] rows picked for the lm_head
+    last_n: wgpu::Buffer,     // [LOGIT_ROWS, hidden] normed
     pub logits: wgpu::Buffer, // [LOGIT_ROWS, V]
     /// Rows of `logits` holding the latest result.
     pub logit_rows: usize,
     pub profiler: Profiler,
-    s_len: wgpu::Buffer,           // [LOGIT_ROWS] u32 suffix lengths for multi-path decode
+    s_len: wgpu::Buffer, // [LOGIT_ROWS] u32 suffix lengths for multi-path decode
     attn_scratch: Option<wgpu::Buffer>, // split-K partials of attention_decode
     prefill_scratch: Option<wgpu::Buffer>, // split-K partials of attention_prefill (long contexts)
 }
@@ -137,8 +142,9 @@ impl State {
         let qkv_w = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim;
         let d = c.head_dim;
         // HF: inv_freq = 1 / theta^(arange(0, D, 2) / D), in f32.
-        let inv_freq: Vec<f32> =
-            (0..d / 2).map(|i| 1.0 / (c.rope_theta as f32).powf((2 * i) as f32 / d as f32)).collect();
+        let inv_freq: Vec<f32> = (0..d / 2)
+            .map(|i| 1.0 / (c.rope_theta as f32).powf((2 * i) as f32 / d as f32))
+            .collect();
         Ok(State {
             t_max,
             ids: gpu.zeros("ids", f(t_max))?,
@@ -150,7 +156,10 @@ impl State {
             attn: gpu.zeros("attn", f(t_max * c.num_attention_heads * d))?,
             gu: gpu.zeros("gu", f(t_max * 2 * c.intermediate_size))?,
             act: gpu.zeros("act", f(t_max * c.intermediate_size))?,
-            h: gpu.zeros("lora_h", f(t_max * 3 * kestrel_kernels::lora_shrink::MAX_RANK as usize))?,
+            h: gpu.zeros(
+                "lora_h",
+                f(t_max * 3 * kestrel_kernels::lora_shrink::MAX_RANK as usize),
+            )?,
             last: gpu.zeros("last", f(LOGIT_ROWS * c.hidden_size))?,
             last_n: gpu.zeros("last_n", f(LOGIT_ROWS * c.hidden_size))?,
             logits: gpu.zeros("logits", f(LOGIT_ROWS * c.vocab_size))?,
@@ -173,10 +182,11 @@ fn shrink<'a>(
     t: u32,
     k: u32,
 ) -> Result<Option<LoraExpand<'a>>> {
-    let Some((adapter, g)) = group else { return Ok(None) };
-    let a: Vec<&wgpu::Buffer> = g.a.iter().collect();
-    let ranks = vec![adapter.rank; a.len()];
-    lora_shrink(rec, x, &a, &ranks, h, t, k)?;
+    let Some((adapter, g)) = group else {
+        return Ok(None);
+    };
+    debug_assert_eq!(g.a.k, k);
+    lora_shrink(rec, x, &g.a, h, t)?;
     Ok(Some(LoraExpand {
         h,
         h_offset: 0,
@@ -191,7 +201,11 @@ fn shrink<'a>(
 impl Engine {
     fn dims(&self) -> HeadDims {
         let c = &self.config;
-        HeadDims { h: c.num_attention_heads as u32, hkv: c.num_key_value_heads as u32, d: c.head_dim as u32 }
+        HeadDims {
+            h: c.num_attention_heads as u32,
+            hkv: c.num_key_value_heads as u32,
+            d: c.head_dim as u32,
+        }
     }
 
     /// Run `tokens` (positions `past ..`) through every block, appending their K/V to the prefix
@@ -207,10 +221,17 @@ impl Engine {
     ) -> Result<Vec<f32>> {
         let t = tokens.len();
         if t == 0 || t > st.t_max {
-            return Err(EngineError::BadParameter(format!("prefill chunk of {t} tokens (max {})", st.t_max)));
+            return Err(EngineError::BadParameter(format!(
+                "prefill chunk of {t} tokens (max {})",
+                st.t_max
+            )));
         }
         if past + t > kv.shape.prefix {
-            return Err(EngineError::ContextOverflow { what: "prefix", needed: past + t, limit: kv.shape.prefix });
+            return Err(EngineError::ContextOverflow {
+                what: "prefix",
+                needed: past + t,
+                limit: kv.shape.prefix,
+            });
         }
         let c = &self.config;
         let (dims, tt) = (self.dims(), t as u32);
@@ -234,9 +255,17 @@ impl Engine {
             gpu.write(&st.s_len, 0, bytemuck::bytes_of(&0u32));
         }
         // Long contexts split the keys across workgroups (exact merge) and need scratch.
-        let need = if t == 1 { 0 } else { AttentionPrefill::scratch_bytes(dims, tt, past as u32) };
+        let need = if t == 1 {
+            0
+        } else {
+            AttentionPrefill::scratch_bytes(dims, tt, past as u32)
+        };
         if need > 0 && st.prefill_scratch.as_ref().is_none_or(|b| b.size() < need) {
-            let most = AttentionPrefill::scratch_bytes(dims, st.t_max as u32, (kv.shape.prefix as u32).saturating_sub(st.t_max as u32));
+            let most = AttentionPrefill::scratch_bytes(
+                dims,
+                st.t_max as u32,
+                (kv.shape.prefix as u32).saturating_sub(st.t_max as u32),
+            );
             st.prefill_scratch = Some(gpu.zeros("attention_prefill scratch", most.max(need))?);
         }
         let k = &self.kernels;
@@ -268,7 +297,16 @@ impl Engine {
             )?; // attn: [T, H·D]
             Ok(())
         };
-        let blocks = self.encode_blocks(&mut rec, state, &mut prof, kv, tt, (false, seg), lora, &mut attend);
+        let blocks = self.encode_blocks(
+            &mut rec,
+            state,
+            &mut prof,
+            kv,
+            tt,
+            (false, seg),
+            lora,
+            &mut attend,
+        );
         st.profiler = prof;
         blocks?;
         let wanted: Vec<usize> = match rows {
@@ -334,9 +372,24 @@ impl Engine {
         embedding(&mut rec, &w.embed_tokens, &st.ids, &st.x, nn)?; // x: [N, hidden]
         let mut prof = std::mem::take(&mut st.profiler);
         let state = &*st;
-        let seg = KvSegment::suffix(kv.shape.paths as u32, kv.shape.suffix as u32, 1, p_len as u32);
-        let mut attend = |rec: &mut Recorder<'_>, lkv: &LayerKv| self.attend_decode(rec, state, lkv, shape);
-        let blocks = self.encode_blocks(&mut rec, state, &mut prof, kv, nn, (true, seg), lora, &mut attend);
+        let seg = KvSegment::suffix(
+            kv.shape.paths as u32,
+            kv.shape.suffix as u32,
+            1,
+            p_len as u32,
+        );
+        let mut attend =
+            |rec: &mut Recorder<'_>, lkv: &LayerKv| self.attend_decode(rec, state, lkv, shape);
+        let blocks = self.encode_blocks(
+            &mut rec,
+            state,
+            &mut prof,
+            kv,
+            nn,
+            (true, seg),
+            lora,
+            &mut attend,
+        );
         st.profiler = prof;
         blocks?;
         let rows: Vec<usize> = (0..n).collect();
@@ -347,11 +400,20 @@ impl Engine {
 
     /// Grows the split-K scratch of `attention_decode` to fit `shape` (sized for the cache's
     /// largest step on first use).
-    fn ensure_decode_scratch(&self, st: &mut State, kv: &KvCache, shape: &DecodeShape) -> Result<()> {
+    fn ensure_decode_scratch(
+        &self,
+        st: &mut State,
+        kv: &KvCache,
+        shape: &DecodeShape,
+    ) -> Result<()> {
         let dims = self.dims();
         let need = AttentionDecode::scratch_bytes(dims, shape) * 4;
         if st.attn_scratch.as_ref().is_none_or(|b| b.size() < need) {
-            let full = DecodeShape { n: kv.shape.paths as u32, s_max: kv.shape.suffix as u32, ..*shape };
+            let full = DecodeShape {
+                n: kv.shape.paths as u32,
+                s_max: kv.shape.suffix as u32,
+                ..*shape
+            };
             let bytes = (AttentionDecode::scratch_bytes(dims, &full) * 4).max(need);
             st.attn_scratch = Some(self.gpu.zeros("attention_decode scratch", bytes)?);
         }
@@ -360,8 +422,17 @@ impl Engine {
 
     /// `attention_decode` of `shape.n` queries (rows of `st.qkv`) over the prefix and the paths'
     /// suffixes (`st.s_len`) into `st.attn`.
-    fn attend_decode(&self, rec: &mut Recorder<'_>, st: &State, lkv: &LayerKv, shape: DecodeShape) -> Result<()> {
-        let scratch = st.attn_scratch.as_ref().ok_or_else(|| EngineError::Unsupported("no attention scratch".into()))?;
+    fn attend_decode(
+        &self,
+        rec: &mut Recorder<'_>,
+        st: &State,
+        lkv: &LayerKv,
+        shape: DecodeShape,
+    ) -> Result<()> {
+        let scratch = st
+            .attn_scratch
+            .as_ref()
+            .ok_or_else(|| EngineError::Unsupported("no attention scratch".into()))?;
         let bufs = DecodeBuffers {
             q: (&st.qkv).into(),
             k_pre: (&lkv.k_pre).into(),
@@ -372,7 +443,13 @@ impl Engine {
             scratch: scratch.into(),
             out: (&st.attn).into(),
         };
-        self.kernels.attention_decode.encode(rec, bufs, self.dims(), QkvLayout::fused(self.dims()), shape)?; // attn: [N, H·D]
+        self.kernels.attention_decode.encode(
+            rec,
+            bufs,
+            self.dims(),
+            QkvLayout::fused(self.dims()),
+            shape,
+        )?; // attn: [N, H·D]
         Ok(())
     }
 
@@ -392,7 +469,11 @@ impl Engine {
         attend: &mut dyn FnMut(&mut Recorder<'_>, &LayerKv) -> Result<()>,
     ) -> Result<()> {
         let c = &self.config;
-        let (hidden, inter, eps) = (c.hidden_size as u32, c.intermediate_size as u32, c.rms_norm_eps as f32);
+        let (hidden, inter, eps) = (
+            c.hidden_size as u32,
+            c.intermediate_size as u32,
+            c.rms_norm_eps as f32,
+        );
         let dims = self.dims();
         let layout = QkvLayout::fused(dims);
         let k = &self.kernels;
@@ -401,13 +482,22 @@ impl Engine {
             let group = |pick: fn(&crate::adapter::LayerLora) -> &Option<LoraGroup>| {
                 ll.and_then(|(a, l)| pick(l).as_ref().map(|g| (a, g)))
             };
-            k.rmsnorm.encode(rec, &st.x, &layer.input_layernorm, &st.xn, t, hidden, eps)?;
+            k.rmsnorm
+                .encode(rec, &st.x, &layer.input_layernorm, &st.xn, t, hidden, eps)?;
             prof.step(rec, "rmsnorm")?;
             let qkv_lora = shrink(rec, &st.xn, &st.h, group(|l| &l.qkv), t, hidden)?;
-            let ep = Epilogue { bias: layer.qkv_bias.as_ref(), lora: qkv_lora, ..Epilogue::default() };
+            let ep = Epilogue {
+                bias: layer.qkv_bias.as_ref(),
+                lora: qkv_lora,
+                ..Epilogue::default()
+            };
             matmul(rec, &layer.qkv_proj, &st.xn, &st.qkv, t, &ep)?; // qkv: [T, (H+2Hkv)·D]
             prof.step(rec, "qkv_proj")?;
-            let (k_cache, v_cache) = if suffix { (&lkv.k_suf, &lkv.v_suf) } else { (&lkv.k_pre, &lkv.v_pre) };
+            let (k_cache, v_cache) = if suffix {
+                (&lkv.k_suf, &lkv.v_suf)
+            } else {
+                (&lkv.k_pre, &lkv.v_pre)
+            };
             let bufs = RopeKvBuffers {
                 qkv: (&st.qkv).into(),
                 positions: (&st.positions).into(),
@@ -420,27 +510,53 @@ impl Engine {
             attend(rec, lkv)?; // attn: [T, H·D]
             prof.step(rec, "attention")?;
             let o_lora = shrink(rec, &st.attn, &st.h, group(|l| &l.o), t, dims.h * dims.d)?;
-            let residual = Epilogue { accumulate: true, lora: o_lora, ..Epilogue::default() };
+            let residual = Epilogue {
+                accumulate: true,
+                lora: o_lora,
+                ..Epilogue::default()
+            };
             matmul(rec, &layer.o_proj, &st.attn, &st.x, t, &residual)?; // x += attn · o_projᵀ
             prof.step(rec, "o_proj")?;
-            k.rmsnorm.encode(rec, &st.x, &layer.post_attention_layernorm, &st.xn, t, hidden, eps)?;
+            k.rmsnorm.encode(
+                rec,
+                &st.x,
+                &layer.post_attention_layernorm,
+                &st.xn,
+                t,
+                hidden,
+                eps,
+            )?;
             prof.step(rec, "rmsnorm")?;
             let gu_lora = shrink(rec, &st.xn, &st.h, group(|l| &l.gate_up), t, hidden)?;
-            let ep = Epilogue { lora: gu_lora, ..Epilogue::default() };
+            let ep = Epilogue {
+                lora: gu_lora,
+                ..Epilogue::default()
+            };
             matmul(rec, &layer.gate_up_proj, &st.xn, &st.gu, t, &ep)?; // gu: [T, 2I]
             prof.step(rec, "gate_up_proj")?;
-            let quantized = matches!(layer.down_proj.layout, Layout::W4 { .. } | Layout::W8 { .. });
+            let quantized = matches!(
+                layer.down_proj.layout,
+                Layout::W4 { .. } | Layout::W8 { .. }
+            );
             let down_adapter = ll.is_some_and(|(_, l)| l.down.is_some());
             if quantized && !down_adapter {
                 // The down projection reads silu(gate) · up itself: no SwiGLU pass.
-                let residual = Epilogue { accumulate: true, ..Epilogue::default() };
-                matmul_swiglu(rec, &layer.down_proj, &st.gu, &st.x, t, &residual)?; // x += swiglu(gu) · downᵀ
+                let residual = Epilogue {
+                    accumulate: true,
+                    ..Epilogue::default()
+                };
+                matmul_swiglu(rec, &layer.down_proj, &st.gu, &st.x, t, &residual)?;
+            // x += swiglu(gu) · downᵀ
             } else {
                 // The LoRA shrink (and the F16/F32 kernels) need the activation itself.
                 k.swiglu.encode(rec, &st.gu, &st.act, t, inter)?; // act: [T, I]
                 prof.step(rec, "swiglu")?;
                 let down_lora = shrink(rec, &st.act, &st.h, group(|l| &l.down), t, inter)?;
-                let residual = Epilogue { accumulate: true, lora: down_lora, ..Epilogue::default() };
+                let residual = Epilogue {
+                    accumulate: true,
+                    lora: down_lora,
+                    ..Epilogue::default()
+                };
                 matmul(rec, &layer.down_proj, &st.act, &st.x, t, &residual)?; // x += act · downᵀ
             }
             prof.step(rec, "down_proj")?;
@@ -453,7 +569,13 @@ impl Engine {
         let c = &self.config;
         let row_bytes = (c.hidden_size * 4) as u64;
         for (i, &r) in rows.iter().enumerate() {
-            rec.copy(&st.x, r as u64 * row_bytes, &st.last, i as u64 * row_bytes, row_bytes);
+            rec.copy(
+                &st.x,
+                r as u64 * row_bytes,
+                &st.last,
+                i as u64 * row_bytes,
+                row_bytes,
+            );
         }
         let n = rows.len() as u32;
         self.kernels.rmsnorm.encode(
@@ -465,13 +587,22 @@ impl Engine {
             c.hidden_size as u32,
             c.rms_norm_eps as f32,
         )?;
-        matmul(rec, self.weights.lm_head(), &st.last_n, &st.logits, n, &Epilogue::default())?;
+        matmul(
+            rec,
+            self.weights.lm_head(),
+            &st.last_n,
+            &st.logits,
+            n,
+            &Epilogue::default(),
+        )?;
         st.logit_rows = rows.len();
         Ok(())
     }
 
     /// Read back the latest `[logit_rows, V]` logits.
     pub(crate) fn read_logits(&self, st: &State) -> Result<Vec<f32>> {
-        Ok(self.gpu.read::<f32>(&st.logits, 0, st.logit_rows * self.config.vocab_size)?)
+        Ok(self
+            .gpu
+            .read::<f32>(&st.logits, 0, st.logit_rows * self.config.vocab_size)?)
     }
 }

@@ -71,7 +71,11 @@ impl KvCache {
                 v_suf: gpu.zeros(&format!("v_suf.{i}"), shape.suffix_segment_bytes())?,
             });
         }
-        Ok(KvCache { shape, layers, budget })
+        Ok(KvCache {
+            shape,
+            layers,
+            budget,
+        })
     }
 
     /// Make room for `paths` × `suffix` generated tokens; the prefix is kept.
@@ -79,7 +83,11 @@ impl KvCache {
         if paths <= self.shape.paths && suffix <= self.shape.suffix {
             return Ok(());
         }
-        let shape = KvShape { paths: paths.max(self.shape.paths), suffix: suffix.max(self.shape.suffix), ..self.shape };
+        let shape = KvShape {
+            paths: paths.max(self.shape.paths),
+            suffix: suffix.max(self.shape.suffix),
+            ..self.shape
+        };
         check(gpu, &shape, self.budget)?;
         for (i, l) in self.layers.iter_mut().enumerate() {
             l.k_suf = gpu.zeros(&format!("k_suf.{i}"), shape.suffix_segment_bytes())?;
@@ -93,10 +101,16 @@ impl KvCache {
 fn check(gpu: &Gpu, shape: &KvShape, budget: u64) -> Result<()> {
     let need = shape.bytes();
     if need > budget {
-        return Err(EngineError::MemoryBudget { what: format!("KV cache {shape:?}"), needed: need, budget });
+        return Err(EngineError::MemoryBudget {
+            what: format!("KV cache {shape:?}"),
+            needed: need,
+            budget,
+        });
     }
     let max_binding = gpu.limits().max_storage_buffer_binding_size as u64;
-    let seg = shape.prefix_segment_bytes().max(shape.suffix_segment_bytes());
+    let seg = shape
+        .prefix_segment_bytes()
+        .max(shape.suffix_segment_bytes());
     if seg > max_binding {
         return Err(EngineError::MemoryBudget {
             what: "one KV cache segment (the device's max storage binding)".into(),
@@ -113,7 +127,14 @@ mod tests {
 
     #[test]
     fn accounting() {
-        let s = KvShape { layers: 24, kv_heads: 2, head_dim: 64, prefix: 1024, paths: 8, suffix: 512 };
+        let s = KvShape {
+            layers: 24,
+            kv_heads: 2,
+            head_dim: 64,
+            prefix: 1024,
+            paths: 8,
+            suffix: 512,
+        };
         // per layer: K+V × (2·1024·64 + 8·2·512·64) × 2 bytes
         assert_eq!(s.bytes(), 24 * 2 * 2 * (2 * 1024 * 64 + 8 * 2 * 512 * 64));
     }

@@ -35,5 +35,8 @@ pub use kestrel_formats::ModelConfig;
 pub use kestrel_kernels::GpuOptions;
 pub use kv::KvShape;
 pub use sampling::Sampling;
-pub use session::{CancelToken, FinishReason, GenerateParams, Mode, PathOutput, Session, Timings, Token, TokenStream, MAX_PATHS};
+pub use session::{
+    CancelToken, FinishReason, GenerateParams, Mode, PathOutput, Session, Timings, Token,
+    TokenStream, MAX_PATHS,
+};
 pub use tokenizer::{ChatTemplate, Message, StreamDecoder, Tokenizer};

@@ -33,7 +33,11 @@ pub fn write_f32(path: &std::path::Path, shape: &[usize], data: &[f32]) -> std::
         ));
     }
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_str = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape_str = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_str}, }}");
     // magic(6) + version(2) + len(2) + header + '\n' must be a multiple of 64.
     let unpadded = 10 + header.len() + 1;
@@ -63,7 +67,10 @@ pub fn parse(bytes: &[u8]) -> Result<NpyArray, NpyError> {
             if bytes.len() < 12 {
                 return Err(NpyError::Truncated);
             }
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
         }
         v => return Err(NpyError::Header(format!("version {v}"))),
     };
@@ -73,7 +80,10 @@ pub fn parse(bytes: &[u8]) -> Result<NpyArray, NpyError> {
     if header.contains("'fortran_order': True") {
         return Err(NpyError::Header("fortran order".into()));
     }
-    let descr = field(header, "'descr':")?.trim().trim_matches(|c| c == '\'' || c == ',').to_string();
+    let descr = field(header, "'descr':")?
+        .trim()
+        .trim_matches(|c| c == '\'' || c == ',')
+        .to_string();
     let shape_src = header
         .split("'shape':")
         .nth(1)
@@ -85,15 +95,23 @@ pub fn parse(bytes: &[u8]) -> Result<NpyArray, NpyError> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| NpyError::Header(format!("bad dim {s}"))))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| NpyError::Header(format!("bad dim {s}")))
+        })
         .collect::<Result<_, _>>()?;
-    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or(NpyError::Truncated)?;
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or(NpyError::Truncated)?;
     let body = &bytes[end..];
     let (size, conv): (usize, fn(&[u8]) -> f32) = match descr.as_str() {
         "<f4" => (4, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
         "<f2" => (2, |b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()),
         "<i4" => (4, |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32),
-        "<i8" => (8, |b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32),
+        "<i8" => (8, |b| {
+            i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+        }),
         d => return Err(NpyError::Header(format!("dtype {d}"))),
     };
     let need = n.checked_mul(size).ok_or(NpyError::Truncated)?;
@@ -105,7 +123,10 @@ pub fn parse(bytes: &[u8]) -> Result<NpyArray, NpyError> {
 }
 
 fn field<'a>(header: &'a str, key: &str) -> Result<&'a str, NpyError> {
-    let rest = header.split(key).nth(1).ok_or_else(|| NpyError::Header(format!("no {key}")))?;
+    let rest = header
+        .split(key)
+        .nth(1)
+        .ok_or_else(|| NpyError::Header(format!("no {key}")))?;
     Ok(rest.trim_start().split(',').next().unwrap_or(""))
 }
 

@@ -18,7 +18,12 @@ pub struct Sampling {
 
 impl Default for Sampling {
     fn default() -> Self {
-        Sampling { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 0 }
+        Sampling {
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 0,
+        }
     }
 }
 
@@ -40,7 +45,10 @@ impl Sampling {
             )));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(EngineError::BadParameter(format!("top_p must be in (0, 1], got {}", self.top_p)));
+            return Err(EngineError::BadParameter(format!(
+                "top_p must be in (0, 1], got {}",
+                self.top_p
+            )));
         }
         Ok(())
     }
@@ -54,12 +62,27 @@ mod tests {
     fn validation() {
         assert!(Sampling::default().validate().is_ok());
         for bad in [f32::NAN, -1.0, f32::INFINITY] {
-            assert!(Sampling { temperature: bad, ..Default::default() }.validate().is_err());
+            assert!(Sampling {
+                temperature: bad,
+                ..Default::default()
+            }
+            .validate()
+            .is_err());
         }
         for bad in [0.0, 1.5, f32::NAN] {
-            assert!(Sampling { top_p: bad, ..Default::default() }.validate().is_err());
+            assert!(Sampling {
+                top_p: bad,
+                ..Default::default()
+            }
+            .validate()
+            .is_err());
         }
-        assert!(Sampling { temperature: 0.7, top_k: 1, ..Default::default() }.is_greedy());
+        assert!(Sampling {
+            temperature: 0.7,
+            top_k: 1,
+            ..Default::default()
+        }
+        .is_greedy());
     }
 }
 
@@ -93,7 +116,13 @@ pub fn sample_cpu(logits: &[f32], s: &Sampling, step: u64, path: u64) -> u32 {
     let argmax = logits
         .iter()
         .enumerate()
-        .fold((0usize, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .fold((0usize, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 {
+                (i, v)
+            } else {
+                best
+            }
+        })
         .0 as u32;
     if s.is_greedy() {
         return argmax;

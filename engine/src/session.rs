@@ -136,7 +136,14 @@ impl<'e> Session<'e> {
         };
         let kv = KvCache::new(&engine.gpu, shape, engine.options.kv_budget_bytes)?;
         let state = State::new(engine, engine.options.prefill_chunk.max(1))?;
-        Ok(Session { engine, state, kv, prefix: Vec::new(), prefix_lora: Vec::new(), timings: Timings::default() })
+        Ok(Session {
+            engine,
+            state,
+            kv,
+            prefix: Vec::new(),
+            prefix_lora: Vec::new(),
+            timings: Timings::default(),
+        })
     }
 
     /// Timings of the last request.
@@ -146,7 +153,12 @@ impl<'e> Session<'e> {
 
     /// Per-kernel wall time accumulated under `KESTREL_PROFILE=1` (name, calls, time).
     pub fn profile(&self) -> Vec<(&'static str, u32, Duration)> {
-        self.state.profiler.totals.iter().map(|(k, v)| (*k, v.0, v.1)).collect()
+        self.state
+            .profiler
+            .totals
+            .iter()
+            .map(|(k, v)| (*k, v.0, v.1))
+            .collect()
     }
 
     /// Forget the cached prompt.
@@ -169,9 +181,16 @@ impl<'e> Session<'e> {
         }
         let decode_lora = self.decode_adapter(params)?;
         Ok(Request {
-            prompt_lora: if params.adapter_prompt { decode_lora } else { None },
+            prompt_lora: if params.adapter_prompt {
+                decode_lora
+            } else {
+                None
+            },
             decode_lora,
-            stop: params.stop_tokens.clone().unwrap_or_else(|| self.engine.config.eos_token_ids.clone()),
+            stop: params
+                .stop_tokens
+                .clone()
+                .unwrap_or_else(|| self.engine.config.eos_token_ids.clone()),
         })
     }
 
@@ -180,9 +199,14 @@ impl<'e> Session<'e> {
         match params.mode {
             Mode::Chat => Ok(None),
             Mode::Reasoning => {
-                let id = params.adapter.or_else(|| self.engine.adapters().next().map(|(id, _)| id)).ok_or_else(|| {
-                    EngineError::Adapter("reasoning mode needs a LoRA adapter; none is loaded".into())
-                })?;
+                let id = params
+                    .adapter
+                    .or_else(|| self.engine.adapters().next().map(|(id, _)| id))
+                    .ok_or_else(|| {
+                        EngineError::Adapter(
+                            "reasoning mode needs a LoRA adapter; none is loaded".into(),
+                        )
+                    })?;
                 self.engine.adapter(id)?;
                 Ok(Some(id))
             }
@@ -220,7 +244,12 @@ impl<'e> Session<'e> {
     /// Logits `[T, V]` with an adapter: the first `base_prefix` tokens are encoded by the base
     /// weights and the rest with the adapter on over that KV (KV sharing); `base_prefix = 0` is
     /// the standard semantics (adapter on for every token).
-    pub fn logits_with(&mut self, tokens: &[u32], adapter: Option<AdapterId>, base_prefix: usize) -> Result<Vec<f32>> {
+    pub fn logits_with(
+        &mut self,
+        tokens: &[u32],
+        adapter: Option<AdapterId>,
+        base_prefix: usize,
+    ) -> Result<Vec<f32>> {
         self.check_tokens(tokens)?;
         if let Some(id) = adapter {
             self.engine.adapter(id)?;
@@ -232,7 +261,11 @@ impl<'e> Session<'e> {
             )));
         }
         self.reset();
-        let (head, tail) = tokens.split_at(if adapter.is_some() { base_prefix } else { tokens.len() });
+        let (head, tail) = tokens.split_at(if adapter.is_some() {
+            base_prefix
+        } else {
+            tokens.len()
+        });
         let mut out = Vec::with_capacity(tokens.len() * self.engine.config.vocab_size);
         if !head.is_empty() {
             out.extend(self.prefill(head, None, LogitRows::All, None)?);
@@ -262,8 +295,16 @@ impl<'e> Session<'e> {
             .take_while(|((a, la), b)| *a == *b && **la == lora)
             .count();
         // At least one token is processed so that the last prompt position has fresh logits.
-        let reuse = if rows == LogitRows::All { 0 } else { common.min(prompt.len() - 1) };
-        let base = if rows == LogitRows::All { self.prefix.len() } else { 0 };
+        let reuse = if rows == LogitRows::All {
+            0
+        } else {
+            common.min(prompt.len() - 1)
+        };
+        let base = if rows == LogitRows::All {
+            self.prefix.len()
+        } else {
+            0
+        };
         let reuse = base + reuse;
         let prompt = &prompt[reuse - base..];
         self.prefix.truncate(reuse);
@@ -284,11 +325,19 @@ impl<'e> Session<'e> {
                 _ if last => LogitRows::Last,
                 _ => LogitRows::None,
             };
-            let logits = self.engine.forward_prefill(&mut self.state, &self.kv, piece, past, want, adapter)?;
+            let logits = self.engine.forward_prefill(
+                &mut self.state,
+                &self.kv,
+                piece,
+                past,
+                want,
+                adapter,
+            )?;
             out.extend(logits);
             past += piece.len();
             self.prefix.extend_from_slice(piece);
-            self.prefix_lora.extend(std::iter::repeat_n(lora, piece.len()));
+            self.prefix_lora
+                .extend(std::iter::repeat_n(lora, piece.len()));
         }
         Ok(out)
     }
@@ -314,9 +363,20 @@ impl<'e> Session<'e> {
     }
 
     /// A streaming iterator over generated tokens. The prompt is prefilled on the first `next()`.
-    pub fn stream(&mut self, prompt: &[u32], params: &GenerateParams) -> Result<TokenStream<'_, 'e>> {
-        let Request { prompt_lora, decode_lora, stop } = self.request(prompt, params)?;
-        self.timings = Timings { prompt_tokens: prompt.len(), ..Timings::default() };
+    pub fn stream(
+        &mut self,
+        prompt: &[u32],
+        params: &GenerateParams,
+    ) -> Result<TokenStream<'_, 'e>> {
+        let Request {
+            prompt_lora,
+            decode_lora,
+            stop,
+        } = self.request(prompt, params)?;
+        self.timings = Timings {
+            prompt_tokens: prompt.len(),
+            ..Timings::default()
+        };
         Ok(TokenStream {
             session: self,
             prompt: prompt.to_vec(),
@@ -349,21 +409,40 @@ impl Session<'_> {
     /// (`(seed, step, path)`), and one weight read per step serves all paths. Greedy paths are
     /// identical; with temperature they explore. A path stops at a stop token; the step loop ends
     /// when all have stopped or `max_tokens` is reached.
-    pub fn generate_paths(&mut self, prompt: &[u32], n: usize, params: &GenerateParams) -> Result<Vec<PathOutput>> {
+    pub fn generate_paths(
+        &mut self,
+        prompt: &[u32],
+        n: usize,
+        params: &GenerateParams,
+    ) -> Result<Vec<PathOutput>> {
         if n == 0 || n > MAX_PATHS {
-            return Err(EngineError::BadParameter(format!("paths must be in 1..={MAX_PATHS}, got {n}")));
+            return Err(EngineError::BadParameter(format!(
+                "paths must be in 1..={MAX_PATHS}, got {n}"
+            )));
         }
-        let Request { prompt_lora, decode_lora, stop } = self.request(prompt, params)?;
+        let Request {
+            prompt_lora,
+            decode_lora,
+            stop,
+        } = self.request(prompt, params)?;
         let cancel = params.cancel.as_ref();
-        self.kv.ensure_suffix(&self.engine.gpu, n, params.max_tokens.max(1))?;
-        self.timings = Timings { prompt_tokens: prompt.len(), ..Timings::default() };
+        self.kv
+            .ensure_suffix(&self.engine.gpu, n, params.max_tokens.max(1))?;
+        self.timings = Timings {
+            prompt_tokens: prompt.len(),
+            ..Timings::default()
+        };
         let engine = self.engine;
         let v = engine.config.vocab_size;
         let t0 = Instant::now();
         let first = self.prefill(prompt, cancel, LogitRows::Last, prompt_lora)?;
         self.timings.prefill = t0.elapsed();
-        let mut out: Vec<PathOutput> =
-            (0..n).map(|_| PathOutput { tokens: Vec::new(), finish: FinishReason::MaxTokens }).collect();
+        let mut out: Vec<PathOutput> = (0..n)
+            .map(|_| PathOutput {
+                tokens: Vec::new(),
+                finish: FinishReason::MaxTokens,
+            })
+            .collect();
         let mut done = vec![false; n];
         let mut logits = first;
         let lora = self.lora(decode_lora);
@@ -372,7 +451,11 @@ impl Session<'_> {
             let mut next = Vec::with_capacity(n);
             for p in 0..n {
                 // The first token of every path comes from the prompt's last row.
-                let row = if step == 0 { &logits[..v] } else { &logits[p * v..(p + 1) * v] };
+                let row = if step == 0 {
+                    &logits[..v]
+                } else {
+                    &logits[p * v..(p + 1) * v]
+                };
                 let id = pick(row, &params.sampling, step, p)?;
                 if !done[p] {
                     out[p].tokens.push(id);
@@ -433,7 +516,12 @@ impl TokenStream<'_, '_> {
         let id = match self.next_token {
             None => {
                 let t0 = Instant::now();
-                let logits = s.prefill(&self.prompt, cancel.as_ref(), LogitRows::Last, self.prompt_lora)?;
+                let logits = s.prefill(
+                    &self.prompt,
+                    cancel.as_ref(),
+                    LogitRows::Last,
+                    self.prompt_lora,
+                )?;
                 let id = pick(&logits, &self.params.sampling, 0, 0)?;
                 s.timings.prefill = t0.elapsed();
                 id
@@ -443,7 +531,14 @@ impl TokenStream<'_, '_> {
                 // Single-path decode appends `prev` to the prefix segment (a T = 1 step).
                 let past = s.prefix.len();
                 let lora = s.lora(self.decode_lora);
-                let logits = engine.forward_prefill(&mut s.state, &s.kv, &[prev], past, LogitRows::Last, lora)?;
+                let logits = engine.forward_prefill(
+                    &mut s.state,
+                    &s.kv,
+                    &[prev],
+                    past,
+                    LogitRows::Last,
+                    lora,
+                )?;
                 s.prefix.push(prev);
                 s.prefix_lora.push(self.decode_lora);
                 let id = pick(&logits, &self.params.sampling, self.step, 0)?;
@@ -454,7 +549,10 @@ impl TokenStream<'_, '_> {
         self.step += 1;
         s.timings.generated = self.step;
         self.next_token = Some(id);
-        let text = self.decoder.push(&s.engine.tokenizer, id)?.unwrap_or_default();
+        let text = self
+            .decoder
+            .push(&s.engine.tokenizer, id)?
+            .unwrap_or_default();
         if self.stop.contains(&id) {
             self.finish = Some(FinishReason::Stop);
         }

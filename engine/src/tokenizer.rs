@@ -17,7 +17,10 @@ pub struct Message {
 
 impl Message {
     pub fn new(role: &str, content: &str) -> Self {
-        Message { role: role.to_string(), content: content.to_string() }
+        Message {
+            role: role.to_string(),
+            content: content.to_string(),
+        }
     }
 }
 
@@ -46,7 +49,9 @@ impl Tokenizer {
 
     /// Decode ids to text (special tokens skipped when `skip_special`).
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
-        self.inner.decode(ids, skip_special).map_err(|e| EngineError::Tokenizer(e.to_string()))
+        self.inner
+            .decode(ids, skip_special)
+            .map_err(|e| EngineError::Tokenizer(e.to_string()))
     }
 
     /// The id of a token string, if it is in the vocabulary (added tokens included).
@@ -79,9 +84,15 @@ impl ChatTemplate {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    msg,
+                ))
+            },
+        );
         env.add_function("strftime_now", |_fmt: String| -> String {
             // Templates use it for a "today is" line; a fixed, locale-free date keeps outputs
             // deterministic (the same prompt gives the same tokens).
@@ -89,12 +100,19 @@ impl ChatTemplate {
         });
         env.add_template_owned("chat", source.to_string())
             .map_err(|e| EngineError::Template(e.to_string()))?;
-        Ok(ChatTemplate { env, bos_token: bos_token.to_string(), eos_token: eos_token.to_string() })
+        Ok(ChatTemplate {
+            env,
+            bos_token: bos_token.to_string(),
+            eos_token: eos_token.to_string(),
+        })
     }
 
     /// Render a conversation; `add_generation_prompt` appends the assistant turn's opening.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
-        let tmpl = self.env.get_template("chat").map_err(|e| EngineError::Template(e.to_string()))?;
+        let tmpl = self
+            .env
+            .get_template("chat")
+            .map_err(|e| EngineError::Template(e.to_string()))?;
         tmpl.render(minijinja::context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
@@ -114,13 +132,19 @@ pub struct StreamDecoder {
 
 impl StreamDecoder {
     pub fn new() -> Self {
-        StreamDecoder { ids: Vec::new(), emitted: 0 }
+        StreamDecoder {
+            ids: Vec::new(),
+            emitted: 0,
+        }
     }
 
     pub fn push(&mut self, tok: &Tokenizer, id: u32) -> Result<Option<String>> {
         self.ids.push(id);
         let text = tok.decode(&self.ids, true)?;
-        if text.ends_with('\u{FFFD}') || text.len() <= self.emitted || !text.is_char_boundary(self.emitted) {
+        if text.ends_with('\u{FFFD}')
+            || text.len() <= self.emitted
+            || !text.is_char_boundary(self.emitted)
+        {
             return Ok(None);
         }
         let delta = text[self.emitted..].to_string();
@@ -152,8 +176,14 @@ mod tests {
     fn python_methods_and_exceptions() {
         let src = "{% for m in messages %}{{ m.content.strip() }}{% if m.role == 'bad' %}{{ raise_exception('no') }}{% endif %}{% endfor %}";
         let t = ChatTemplate::new(src, "", "").unwrap();
-        assert_eq!(t.render(&[Message::new("user", "  x  ")], false).unwrap(), "x");
-        assert!(matches!(t.render(&[Message::new("bad", "x")], false), Err(EngineError::Template(_))));
+        assert_eq!(
+            t.render(&[Message::new("user", "  x  ")], false).unwrap(),
+            "x"
+        );
+        assert!(matches!(
+            t.render(&[Message::new("bad", "x")], false),
+            Err(EngineError::Template(_))
+        ));
         assert!(ChatTemplate::new("{% for %}", "", "").is_err());
     }
 }

@@ -7,8 +7,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kestrel_kernels::{
-    lora_shrink, matmul, measure_read_bandwidth, Epilogue, Gpu, GpuOptions, HostMatrix, Matrix,
-    Recorder,
+    lora_shrink, matmul, measure_read_bandwidth, Epilogue, Gpu, GpuOptions, HostMatrix, LoraA,
+    Matrix, Recorder,
 };
 
 const REPEAT: u64 = 10;
@@ -110,17 +110,12 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("lora_shrink");
     group.sample_size(10);
     let (k, r) = (896u32, 64u32);
-    let a: Vec<wgpu::Buffer> = (0..3)
-        .map(|_| {
-            let v: Vec<u8> = rng
-                .f32s((r * k) as usize)
-                .iter()
-                .flat_map(|&f| half::f16::from_f32(f).to_le_bytes())
-                .collect();
-            gpu.upload("a", &v).expect("a")
-        })
+    let a: Vec<u8> = rng
+        .f32s((3 * r * k) as usize)
+        .iter()
+        .flat_map(|&f| half::f16::from_f32(f).to_le_bytes())
         .collect();
-    let ar: Vec<&wgpu::Buffer> = a.iter().collect();
+    let a = LoraA::upload(&gpu, k, &[&a]).expect("a");
     for n in [1u32, 8] {
         let x = gpu
             .upload("x", bytemuck::cast_slice(&rng.f32s((n * k) as usize)))
@@ -129,7 +124,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("qkv_r64_k896", format!("N={n}")), |b| {
             b.iter(|| {
                 let mut rec = Recorder::new(&gpu);
-                lora_shrink(&mut rec, &x, &ar, &[r, r, r], &h, n, k).expect("shrink");
+                lora_shrink(&mut rec, &x, &a, &h, n).expect("shrink");
                 rec.submit_and_wait().expect("submit");
             })
         });

@@ -17,7 +17,7 @@ pub mod matvec_f32_f32;
 pub mod roofline_probe;
 
 pub use embedding::embedding;
-pub use lora_shrink::lora_shrink;
+pub use lora_shrink::{lora_shrink, LoraA};
 pub use matmul::{matmul, matmul_swiglu, Epilogue, LoraB, LoraExpand};
 pub use matrix::{BlockData, HostMatrix, Layout, Matrix, RowBlock};
 pub use roofline_probe::{measure_read_bandwidth, ProbeResult};
@@ -29,9 +29,11 @@ pub use runtime::recorder::{fold_workgroups, BufferBinding, Recorder};
 pub(crate) mod test_util;
 
 // K2's kernels (norms, RoPE, KV cache, attention, sampling, heads) and their shared checks.
-pub mod attention_prefill_f16;
 pub mod attention_decode_f16;
+pub mod attention_prefill_f16;
 pub mod heads;
+#[cfg(test)]
+mod k2_perf;
 pub mod pooled_head_f32;
 pub mod rmsnorm_f32;
 pub mod rope_f32;
@@ -41,5 +43,3 @@ pub(crate) mod shape;
 pub mod swiglu_f32;
 #[cfg(test)]
 pub(crate) mod testdata;
-#[cfg(test)]
-mod k2_perf;

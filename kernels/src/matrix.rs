@@ -114,6 +114,27 @@ pub(crate) fn pad_rows(parts: &[&[u8]], row_bytes: usize, texels_per_row: usize)
     out
 }
 
+/// Uploads the row concatenation of `parts` (each `[rows_i, cols]` little-endian f16,
+/// row-major) as a texture of `ceil(cols/8)` texels per row, zero padded (LoRA A and B).
+/// Returns the view and the row count.
+pub(crate) fn upload_f16_rows(
+    gpu: &Gpu,
+    label: &str,
+    cols: u32,
+    parts: &[&[u8]],
+) -> Result<(wgpu::TextureView, u32), KernelError> {
+    let row = cols as usize * 2;
+    let bytes: usize = parts.iter().map(|p| p.len()).sum();
+    if cols == 0 || bytes == 0 || parts.iter().any(|p| p.len() % row != 0) {
+        return Err(KernelError::Shape(format!(
+            "{label}: f16 rows of {cols} columns need a multiple of {row} B per part, got {:?}",
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>()
+        )));
+    }
+    let texels = pad_rows(parts, row, cols.div_ceil(8) as usize);
+    Ok((gpu.upload_texels(label, &[&texels])?, (bytes / row) as u32))
+}
+
 /// A weight matrix `[M, K]` on the GPU, split into row blocks that each fit one binding.
 #[derive(Debug)]
 pub struct Matrix {
@@ -236,8 +257,8 @@ impl Matrix {
         let (rd, rs, rm) = row_bytes(layout, k);
         let rows_per_block = match layout {
             Layout::W4 { group_size, .. } | Layout::W8 { group_size } => {
-                let cap = u64::from(TEXTURE_WIDTH)
-                    * u64::from(gpu.limits().max_texture_dimension_2d);
+                let cap =
+                    u64::from(TEXTURE_WIDTH) * u64::from(gpu.limits().max_texture_dimension_2d);
                 let widest = (rd / 16).max(u64::from(scale_texels_per_row(k, group_size)));
                 cap / widest
             }

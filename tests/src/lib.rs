@@ -16,12 +16,16 @@ pub fn fixtures() -> PathBuf {
 /// The real-asset directory (`KESTREL_ASSETS` or `~/.cache/kestrel/assets`); panics with the fix
 /// when it is missing (a test must fail loudly, not skip).
 pub fn assets() -> PathBuf {
-    let dir = std::env::var_os("KESTREL_ASSETS").map(PathBuf::from).unwrap_or_else(|| {
-        let cache = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
-        cache.join("kestrel").join("assets")
-    });
+    let dir = std::env::var_os("KESTREL_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+                });
+            cache.join("kestrel").join("assets")
+        });
     assert!(
         dir.join("SmolLM2-135M-Instruct.Q4_1.gguf").is_file(),
         "real-model assets missing in {}: run scripts/fetch-assets.sh",
@@ -41,9 +45,11 @@ pub fn scratch_dir(name: &str) -> PathBuf {
         // Best effort: another test binary may be running concurrently, so only remove
         // directories of processes that no longer exist.
         for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            let stale = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()).is_some_and(|p| {
-                !Path::new(&format!("/proc/{p}")).exists()
-            });
+            let stale = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
             if stale {
                 let _ = std::fs::remove_dir_all(e.path());
             }
@@ -88,10 +94,13 @@ pub fn top2_margin(row: &[f32]) -> f32 {
 /// One GPU device shared by all tests of a test binary (creating a device on lavapipe is slow).
 /// A missing adapter is a failure with a clear message, never a skip.
 pub fn gpu() -> std::sync::Arc<kestrel_kernels::Gpu> {
-    static GPU: std::sync::OnceLock<std::sync::Arc<kestrel_kernels::Gpu>> = std::sync::OnceLock::new();
+    static GPU: std::sync::OnceLock<std::sync::Arc<kestrel_kernels::Gpu>> =
+        std::sync::OnceLock::new();
     GPU.get_or_init(|| {
         let gpu = kestrel_kernels::Gpu::new(&kestrel_kernels::GpuOptions::default())
-            .unwrap_or_else(|e| panic!("no GPU adapter ({e}); on CI install mesa-vulkan-drivers (lavapipe)"));
+            .unwrap_or_else(|e| {
+                panic!("no GPU adapter ({e}); on CI install mesa-vulkan-drivers (lavapipe)")
+            });
         eprintln!("test adapter: {}", gpu.adapter_description());
         std::sync::Arc::new(gpu)
     })
@@ -107,8 +116,13 @@ pub fn load_engine(path: &Path) -> kestrel::Engine {
 /// Convert a GGUF file to `.kst` into the scratch dir (default options: lossless for Q4/Q8).
 pub fn convert_gguf(gguf: &Path, out_name: &str) -> PathBuf {
     let out = scratch_dir(out_name).join("model.kst");
-    kestrel_formats::gguf::convert_gguf(gguf, &out, &kestrel_formats::ConvertOptions::default(), &mut |_, _| {})
-        .unwrap_or_else(|e| panic!("converting {}: {e}", gguf.display()));
+    kestrel_formats::gguf::convert_gguf(
+        gguf,
+        &out,
+        &kestrel_formats::ConvertOptions::default(),
+        &mut |_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("converting {}: {e}", gguf.display()));
     out
 }
 
@@ -119,13 +133,18 @@ pub fn npy(path: &Path) -> kestrel::npy::NpyArray {
 
 /// Read a JSON fixture.
 pub fn json(path: &Path) -> serde_json::Value {
-    let s = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let s =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&s).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
 /// The ids of a JSON array.
 pub fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array().expect("id array").iter().map(|x| x.as_u64().expect("id") as u32).collect()
+    v.as_array()
+        .expect("id array")
+        .iter()
+        .map(|x| x.as_u64().expect("id") as u32)
+        .collect()
 }
 
 /// Convert an HF checkpoint dir with the given linear-layer dtype (`w4`, `w8`, `f16`, `f32`).
@@ -141,7 +160,11 @@ pub fn convert_hf(dir: &Path, dtype: &str, out_name: &str) -> PathBuf {
 }
 
 /// Convert a PEFT adapter dir against a base `.kst`.
-pub fn convert_peft(dir: &Path, base: &Path, out_name: &str) -> Result<PathBuf, kestrel_formats::FormatError> {
+pub fn convert_peft(
+    dir: &Path,
+    base: &Path,
+    out_name: &str,
+) -> Result<PathBuf, kestrel_formats::FormatError> {
     let out = scratch_dir(out_name).join("adapter.kst");
     let base = kestrel_formats::KstFile::open(base)?;
     kestrel_formats::convert_peft(dir, &base, &out, &mut |_, _| {})?;

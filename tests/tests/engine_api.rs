@@ -10,7 +10,10 @@ fn engine() -> kestrel::Engine {
     let kst = KST.get_or_init(|| {
         let dir = fixtures().join("tiny/qwen2_tied_gqa");
         let r = json(&dir.join("ref.json"));
-        convert_gguf(&dir.join(r["gguf"]["Q4_0"]["file"].as_str().unwrap()), "api-qwen2")
+        convert_gguf(
+            &dir.join(r["gguf"]["Q4_0"]["file"].as_str().unwrap()),
+            "api-qwen2",
+        )
     });
     load_engine(kst)
 }
@@ -19,25 +22,62 @@ fn engine() -> kestrel::Engine {
 fn bad_requests_are_typed_errors() {
     let e = engine();
     let mut s = e.session().unwrap();
-    let p = GenerateParams { max_tokens: 8, ..Default::default() };
+    let p = GenerateParams {
+        max_tokens: 8,
+        ..Default::default()
+    };
     assert!(matches!(s.stream(&[], &p), Err(EngineError::EmptyPrompt)));
     assert!(matches!(s.logits(&[]), Err(EngineError::EmptyPrompt)));
     let v = e.config().vocab_size as u32;
-    assert!(matches!(s.stream(&[1, v], &p), Err(EngineError::TokenOutOfRange { id, .. }) if id == v));
+    assert!(
+        matches!(s.stream(&[1, v], &p), Err(EngineError::TokenOutOfRange { id, .. }) if id == v)
+    );
     let long = vec![1u32; e.max_context() + 1];
-    assert!(matches!(s.stream(&long, &p), Err(EngineError::ContextOverflow { what: "prompt", .. })));
-    let too_many = GenerateParams { max_tokens: e.max_context(), ..Default::default() };
-    assert!(matches!(s.stream(&[1, 2], &too_many), Err(EngineError::ContextOverflow { .. })));
+    assert!(matches!(
+        s.stream(&long, &p),
+        Err(EngineError::ContextOverflow { what: "prompt", .. })
+    ));
+    let too_many = GenerateParams {
+        max_tokens: e.max_context(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        s.stream(&[1, 2], &too_many),
+        Err(EngineError::ContextOverflow { .. })
+    ));
     for bad in [
-        Sampling { temperature: f32::NAN, ..Default::default() },
-        Sampling { temperature: -1.0, ..Default::default() },
-        Sampling { top_p: 0.0, ..Default::default() },
+        Sampling {
+            temperature: f32::NAN,
+            ..Default::default()
+        },
+        Sampling {
+            temperature: -1.0,
+            ..Default::default()
+        },
+        Sampling {
+            top_p: 0.0,
+            ..Default::default()
+        },
     ] {
-        let params = GenerateParams { sampling: bad, max_tokens: 8, ..Default::default() };
-        assert!(matches!(s.stream(&[1, 2], &params), Err(EngineError::BadParameter(_))));
+        let params = GenerateParams {
+            sampling: bad,
+            max_tokens: 8,
+            ..Default::default()
+        };
+        assert!(matches!(
+            s.stream(&[1, 2], &params),
+            Err(EngineError::BadParameter(_))
+        ));
     }
-    let reasoning = GenerateParams { mode: kestrel::Mode::Reasoning, max_tokens: 8, ..Default::default() };
-    assert!(matches!(s.stream(&[1, 2], &reasoning), Err(EngineError::Adapter(_))));
+    let reasoning = GenerateParams {
+        mode: kestrel::Mode::Reasoning,
+        max_tokens: 8,
+        ..Default::default()
+    };
+    assert!(matches!(
+        s.stream(&[1, 2], &reasoning),
+        Err(EngineError::Adapter(_))
+    ));
     // The session still works after refusals.
     assert_eq!(s.logits(&[1, 2, 3]).unwrap().len(), 3 * v as usize);
 }
@@ -50,20 +90,38 @@ fn same_seed_same_tokens() {
         let params = GenerateParams {
             max_tokens: 12,
             stop_tokens: Some(vec![]),
-            sampling: Sampling { temperature: 1.0, top_k: 40, top_p: 0.95, seed },
+            sampling: Sampling {
+                temperature: 1.0,
+                top_k: 40,
+                top_p: 0.95,
+                seed,
+            },
             ..Default::default()
         };
-        e.session().unwrap().generate(&prompt, &params, |_| true).unwrap().0
+        e.session()
+            .unwrap()
+            .generate(&prompt, &params, |_| true)
+            .unwrap()
+            .0
     };
     assert_eq!(run(7), run(7));
-    assert_ne!(run(7), run(8), "different seeds should sample differently at temperature 1");
+    assert_ne!(
+        run(7),
+        run(8),
+        "different seeds should sample differently at temperature 1"
+    );
 }
 
 #[test]
 fn cancellation_stops_a_request() {
     let e = engine();
     let cancel = CancelToken::new();
-    let params = GenerateParams { max_tokens: 10, stop_tokens: Some(vec![]), cancel: Some(cancel.clone()), ..Default::default() };
+    let params = GenerateParams {
+        max_tokens: 10,
+        stop_tokens: Some(vec![]),
+        cancel: Some(cancel.clone()),
+        ..Default::default()
+    };
     let mut s = e.session().unwrap();
     let mut n = 0;
     let r = s.generate(&[1, 2, 3], &params, |_| {
@@ -85,12 +143,17 @@ fn cancellation_stops_a_request() {
 fn streaming_text_equals_decoding_the_ids() {
     let e = engine();
     let mut s = e.session().unwrap();
-    let params = GenerateParams { max_tokens: 16, stop_tokens: Some(vec![]), ..Default::default() };
+    let params = GenerateParams {
+        max_tokens: 16,
+        stop_tokens: Some(vec![]),
+        ..Default::default()
+    };
     let mut text = String::new();
-    let (ids, _) = s.generate(&[277, 220, 80], &params, |t| {
-        text.push_str(&t.text);
-        true
-    })
-    .unwrap();
+    let (ids, _) = s
+        .generate(&[277, 220, 80], &params, |t| {
+            text.push_str(&t.text);
+            true
+        })
+        .unwrap();
     assert_eq!(text, e.tokenizer().decode(&ids, true).unwrap());
 }

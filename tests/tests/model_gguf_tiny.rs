@@ -8,7 +8,10 @@ fn check(model: &str, quant: &str) {
     let dir = fixtures().join("tiny").join(model);
     let r = json(&dir.join("ref.json"));
     let g = &r["gguf"][quant];
-    let kst = convert_gguf(&dir.join(g["file"].as_str().unwrap()), &format!("gguf-{model}-{quant}"));
+    let kst = convert_gguf(
+        &dir.join(g["file"].as_str().unwrap()),
+        &format!("gguf-{model}-{quant}"),
+    );
     let engine = load_engine(&kst);
     let input = ids(&r["input_ids"]);
     let mut session = engine.session().unwrap();
@@ -21,13 +24,25 @@ fn check(model: &str, quant: &str) {
     assert!(e <= 1e-3, "{model} {quant}: logits nMSE {e:.3e} > 1e-3");
     for (t, (a, b)) in logits.chunks(v).zip(want.data.chunks(v)).enumerate() {
         if top2_margin(b) > 1e-2 {
-            assert_eq!(argmax(a), argmax(b), "{model} {quant}: top-1 differs at position {t}");
+            assert_eq!(
+                argmax(a),
+                argmax(b),
+                "{model} {quant}: top-1 differs at position {t}"
+            );
         }
     }
     // Greedy continuation: identical tokens.
-    let params = kestrel::GenerateParams { max_tokens: 16, stop_tokens: Some(vec![]), ..Default::default() };
+    let params = kestrel::GenerateParams {
+        max_tokens: 16,
+        stop_tokens: Some(vec![]),
+        ..Default::default()
+    };
     let (got, _) = session.generate(&input, &params, |_| true).unwrap();
-    assert_eq!(got, ids(&g["greedy"]["ids"]), "{model} {quant}: greedy continuation");
+    assert_eq!(
+        got,
+        ids(&g["greedy"]["ids"]),
+        "{model} {quant}: greedy continuation"
+    );
 }
 
 #[test]

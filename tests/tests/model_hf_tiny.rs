@@ -16,9 +16,17 @@ fn check(model: &str, dtype: &str, tol: f64) {
     let e = nmse(&logits, &want.data);
     eprintln!("{model} {dtype}: logits nMSE {e:.3e}");
     assert!(e <= tol, "{model} {dtype}: logits nMSE {e:.3e} > {tol:e}");
-    let params = kestrel::GenerateParams { max_tokens: 16, stop_tokens: Some(vec![]), ..Default::default() };
+    let params = kestrel::GenerateParams {
+        max_tokens: 16,
+        stop_tokens: Some(vec![]),
+        ..Default::default()
+    };
     let (got, _) = session.generate(&input, &params, |_| true).unwrap();
-    assert_eq!(got, ids(&r["greedy"]["ids"]), "{model} {dtype}: greedy continuation");
+    assert_eq!(
+        got,
+        ids(&r["greedy"]["ids"]),
+        "{model} {dtype}: greedy continuation"
+    );
 }
 
 #[test]

@@ -10,7 +10,10 @@ use kestrel_tests::*;
 fn engine() -> &'static kestrel::Engine {
     static E: OnceLock<kestrel::Engine> = OnceLock::new();
     E.get_or_init(|| {
-        let kst = convert_gguf(&assets().join("SmolLM2-135M-Instruct.Q4_1.gguf"), "real-smollm2");
+        let kst = convert_gguf(
+            &assets().join("SmolLM2-135M-Instruct.Q4_1.gguf"),
+            "real-smollm2",
+        );
         load_engine(&kst)
     })
 }
@@ -23,16 +26,25 @@ fn reference() -> serde_json::Value {
 /// `min_margin`: past a near-tie, either token is a correct answer of the same math.
 fn strict_prefix(p: &serde_json::Value, min_margin: f64) -> usize {
     let margins = p["step_top2_margins"].as_array().unwrap();
-    margins.iter().position(|m| m.as_f64().unwrap() < min_margin).unwrap_or(margins.len())
+    margins
+        .iter()
+        .position(|m| m.as_f64().unwrap() < min_margin)
+        .unwrap_or(margins.len())
 }
 
 #[test]
 fn chat_template_and_prompt_ids_match_hf() {
     let e = engine();
     for p in reference()["prompts"].as_array().unwrap() {
-        let rendered = e.render_chat(&[Message::new("user", p["text"].as_str().unwrap())]).unwrap();
+        let rendered = e
+            .render_chat(&[Message::new("user", p["text"].as_str().unwrap())])
+            .unwrap();
         assert_eq!(rendered, p["rendered"].as_str().unwrap());
-        assert_eq!(e.encode_chat(&[Message::new("user", p["text"].as_str().unwrap())]).unwrap(), ids(&p["prompt_ids"]));
+        assert_eq!(
+            e.encode_chat(&[Message::new("user", p["text"].as_str().unwrap())])
+                .unwrap(),
+            ids(&p["prompt_ids"])
+        );
     }
 }
 
@@ -40,7 +52,12 @@ fn chat_template_and_prompt_ids_match_hf() {
 fn tokenizer_matches_hf() {
     let e = engine();
     let t = &reference()["tokenizer"];
-    for (s, want) in t["strings"].as_array().unwrap().iter().zip(t["ids"].as_array().unwrap()) {
+    for (s, want) in t["strings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(t["ids"].as_array().unwrap())
+    {
         let got = e.tokenizer().encode(s.as_str().unwrap(), false).unwrap();
         assert_eq!(got, ids(want), "tokenizing {s}");
     }
@@ -54,13 +71,24 @@ fn greedy_answers_match_transformers() {
         let prompt = ids(&p["prompt_ids"]);
         let want = ids(&p["continuation_ids"]);
         let mut session = e.session().unwrap();
-        let params = GenerateParams { max_tokens: want.len(), ..Default::default() };
+        let params = GenerateParams {
+            max_tokens: want.len(),
+            ..Default::default()
+        };
         let (got, _) = session.generate(&prompt, &params, |_| true).unwrap();
         let n = strict_prefix(p, 1e-2);
-        assert_eq!(&got[..n.min(got.len())], &want[..n], "prompt {:?}", p["text"]);
+        assert_eq!(
+            &got[..n.min(got.len())],
+            &want[..n],
+            "prompt {:?}",
+            p["text"]
+        );
         longest = longest.max(n);
     }
-    assert!(longest >= 32, "at least one answer must be compared over >= 32 tokens (got {longest})");
+    assert!(
+        longest >= 32,
+        "at least one answer must be compared over >= 32 tokens (got {longest})"
+    );
 }
 
 #[test]

@@ -35,9 +35,8 @@ use kestrel::{Engine, EngineOptions};
 use kestrel_formats::KstFile;
 
 use report::{
-    ReasoningTtftRow,
-    DecodeRow, DeviceInfo, GpuBytes, LoraRow, ModelInfo, PathRow, PrefillRow, ProbeVariant, Report,
-    Settings,
+    DecodeRow, DeviceInfo, GpuBytes, LoraRow, ModelInfo, PathRow, PrefillRow, ProbeVariant,
+    ReasoningTtftRow, Report, Settings,
 };
 
 /// Host read-bandwidth buffer: far larger than any cache.
@@ -162,7 +161,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let reasoning_ttft = match lora {
         Some(id) => {
             bar.set_message("reasoning TTFT (shared KV vs re-encode)");
-            Some(engine_runs::reasoning_ttft(&mut session, first_prompt, id, args.repeat, || bar.inc(1))?)
+            Some(engine_runs::reasoning_ttft(
+                &mut session,
+                first_prompt,
+                id,
+                args.repeat,
+                || bar.inc(1),
+            )?)
         }
         None => None,
     };

@@ -29,8 +29,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(s) = &args.system {
         history.push(Message::new("system", s));
     }
-    let params = GenerateParams { max_tokens: args.max_tokens, sampling: args.sampling.sampling(), ..Default::default() };
-    eprintln!("kestrel chat on {} — empty line or Ctrl-D to quit", engine.adapter_description());
+    let params = GenerateParams {
+        max_tokens: args.max_tokens,
+        sampling: args.sampling.sampling(),
+        ..Default::default()
+    };
+    eprintln!(
+        "kestrel chat on {} — empty line or Ctrl-D to quit",
+        engine.adapter_description()
+    );
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     loop {

@@ -29,10 +29,12 @@ impl ModelArgs {
             opts.gpu.adapter = Some(a.clone());
         }
         opts.max_context = self.context;
-        let mut engine =
-            Engine::load(&self.model, opts).with_context(|| format!("loading {}", self.model.display()))?;
+        let mut engine = Engine::load(&self.model, opts)
+            .with_context(|| format!("loading {}", self.model.display()))?;
         if let Some(a) = &self.adapter {
-            engine.load_adapter(a).with_context(|| format!("loading adapter {}", a.display()))?;
+            engine
+                .load_adapter(a)
+                .with_context(|| format!("loading adapter {}", a.display()))?;
         }
         log::info!("adapter: {}", engine.adapter_description());
         Ok(engine)
@@ -58,6 +60,11 @@ pub struct SamplingArgs {
 
 impl SamplingArgs {
     pub fn sampling(&self) -> Sampling {
-        Sampling { temperature: self.temperature, top_k: self.top_k, top_p: self.top_p, seed: self.seed }
+        Sampling {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+        }
     }
 }

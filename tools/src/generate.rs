@@ -94,7 +94,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             engine.adapter_description()
         );
         for (name, calls, time) in session.profile() {
-            eprintln!("  {name:<20} {calls:>6} calls {:>10.1} ms", time.as_secs_f64() * 1e3);
+            eprintln!(
+                "  {name:<20} {calls:>6} calls {:>10.1} ms",
+                time.as_secs_f64() * 1e3
+            );
         }
     }
     Ok(())

@@ -35,11 +35,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut session = engine.session()?;
     let adapter = engine.adapters().next().map(|(id, _)| id);
-    let base_prefix = if args.shared_kv { args.prompt_len.unwrap_or(0) } else { 0 };
+    let base_prefix = if args.shared_kv {
+        args.prompt_len.unwrap_or(0)
+    } else {
+        0
+    };
     let logits = session.logits_with(&tokens, adapter, base_prefix)?;
     let v = engine.config().vocab_size;
     kestrel::npy::write_f32(&args.out, &[tokens.len(), v], &logits)
         .with_context(|| format!("writing {}", args.out.display()))?;
-    eprintln!("wrote {} x {} logits to {}", tokens.len(), v, args.out.display());
+    eprintln!(
+        "wrote {} x {} logits to {}",
+        tokens.len(),
+        v,
+        args.out.display()
+    );
     Ok(())
 }

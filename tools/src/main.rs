@@ -15,7 +15,11 @@ mod synth;
 mod tokenize;
 
 #[derive(Parser)]
-#[command(name = "kestrel", version, about = "Kestrel: on-device reasoning engine (Qwen2.5 / Llama, W4A16 on wgpu)")]
+#[command(
+    name = "kestrel",
+    version,
+    about = "Kestrel: on-device reasoning engine (Qwen2.5 / Llama, W4A16 on wgpu)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,7 +63,11 @@ fn main() {
     };
     if let Err(e) = result {
         // One line: the error and its causes, joined.
-        let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+        let msg = e
+            .chain()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(": ");
         eprintln!("error: {msg}");
         std::process::exit(1);
     }

@@ -17,8 +17,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Tokenizing needs no GPU: read the embedded tokenizer straight from the file.
-    let file = KstFile::open(&args.model).with_context(|| format!("opening {}", args.model.display()))?;
-    let json = file.tokenizer_json().context("the model file has no embedded tokenizer")?;
+    let file =
+        KstFile::open(&args.model).with_context(|| format!("opening {}", args.model.display()))?;
+    let json = file
+        .tokenizer_json()
+        .context("the model file has no embedded tokenizer")?;
     let tok = kestrel::Tokenizer::from_json(json)?;
     let ids = tok.encode(&args.text, !args.no_special)?;
     let line: Vec<String> = ids.iter().map(u32::to_string).collect();

@@ -250,8 +250,14 @@ fn an_adapter_adds_the_lora_ratio() {
     // Reasoning TTFT after a chat request: with KV sharing and with the prompt re-encoded.
     let shared = positive(&r, "ttft_reasoning_shared_ms");
     let reencode = positive(&r, "ttft_reasoning_reencode_ms");
-    assert_eq!(positive(&r["reasoning_ttft"]["shared_ms"], "median"), shared);
-    assert_eq!(positive(&r["reasoning_ttft"]["reencode_ms"], "median"), reencode);
+    assert_eq!(
+        positive(&r["reasoning_ttft"]["shared_ms"], "median"),
+        shared
+    );
+    assert_eq!(
+        positive(&r["reasoning_ttft"]["reencode_ms"], "median"),
+        reencode
+    );
     assert_eq!(r["reasoning_ttft"]["shared_ms"]["n"].as_u64(), Some(2));
     assert_eq!(r["reasoning_ttft"]["prompt_tokens"].as_u64(), Some(8));
     assert!(stderr.contains("reasoning TTFT"), "{stderr}");

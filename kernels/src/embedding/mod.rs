@@ -78,7 +78,14 @@ pub fn embedding(
             group,
             zero_oob: u32::from(i == 0),
         };
-        rec.dispatch_with_textures(&pipe, &params, &bufs, 6, &textures, [table.k.div_ceil(64), t, 1])?;
+        rec.dispatch_with_textures(
+            &pipe,
+            &params,
+            &bufs,
+            6,
+            &textures,
+            [table.k.div_ceil(64), t, 1],
+        )?;
     }
     Ok(())
 }

@@ -1,73 +1,109 @@
-// lora_shrink: h[c, off_i + r] = Σ_k x[c, k] · A_i[r, k] for up to 4 matrices A_i sharing x.
-// One invocation per output row of the concatenated ranks, NCOL columns per invocation.
+// lora_shrink: h[c, row] = Σ_k x[c, k] · A[row, k] for A = the row concatenation of a group's
+// LoRA A matrices, [ΣR, K] f16 in a texture (LoraA: row `row` is ceil(K/8) texels of 8 f16,
+// zero padded). One row per lane, NCOL ≤ 4 columns per invocation (workgroup_id.y = column
+// quad). Each 32-value x chunk is loaded once per 8 lanes with subgroups (x32.wgsl) and dotted
+// with the row's 4 texels; a K % 32 tail goes 4 values at a time.
 struct Params {
-    k: u32,      // K (even)
-    t: u32,      // columns T
-    r0: u32,     // rank of A_0
-    r1: u32,     // rank of A_1 (0 if absent)
-    r2: u32,     // rank of A_2 (0 if absent)
-    r3: u32,     // rank of A_3 (0 if absent)
-    rtot: u32,   // ΣR = row stride of h
+    k: u32,     // K (multiple of 4)
+    t: u32,     // columns T
+    rows: u32,  // ΣR = row stride of h
     _pad: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec2<f32>>;  // [T, K] f32
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;  // [T, K] f32
 @group(0) @binding(2) var<storage, read_write> h: array<f32>;  // [T, ΣR] f32
-#storage_f16 3 a0 read
-#storage_f16 4 a1 read
-#storage_f16 5 a2 read
-#storage_f16 6 a3 read
-// a_i: [R_i, K] f16 row-major (dummy when absent)
+@group(0) @binding(3) var a: texture_2d<u32>;                  // [ΣR, K] f16 (LoraA)
+#include "qtex.wgsl"
+#include "x32.wgsl"
 
-override NCOL: u32 = 1u;  // columns per invocation (1..=16)
+override NCOL: u32 = 1u;  // columns per invocation (1..=4)
 override WG: u32 = 64u;
-const MAXC: u32 = 16u;
 
-fn a_pair(mi: u32, j: u32) -> vec2<f32> {
-    switch mi {
-        case 0u: { return a0_pair(j); }
-        case 1u: { return a1_pair(j); }
-        case 2u: { return a2_pair(j); }
-        default: { return a3_pair(j); }
-    }
+// The 8 f16 of texel e as two vec4s.
+fn a_texel(e: u32) -> V32h {
+    let t = textureLoad(a, qt_coord(e), 0);
+    return V32h(vec4<f32>(unpack2x16float(t.x), unpack2x16float(t.y)),
+                vec4<f32>(unpack2x16float(t.z), unpack2x16float(t.w)));
+}
+
+struct V32h {
+    lo: vec4<f32>,
+    hi: vec4<f32>,
+}
+
+// A row's 32 values at texel e (4 texels).
+fn a_chunk(e: u32) -> V32 {
+    let t0 = a_texel(e);
+    let t1 = a_texel(e + 1u);
+    let t2 = a_texel(e + 2u);
+    let t3 = a_texel(e + 3u);
+    return V32(t0.lo, t0.hi, t1.lo, t1.hi, t2.lo, t2.hi, t3.lo, t3.hi);
+}
+
+fn x_chunk(b: u32, lane: u32) -> V32 {
+#if SUBGROUPS
+    return v32_broadcast(x[b + (lane & 7u)]);
+#else
+    return V32(x[b], x[b + 1u], x[b + 2u], x[b + 3u], x[b + 4u], x[b + 5u], x[b + 6u], x[b + 7u]);
+#endif
 }
 
 @compute @workgroup_size(WG)
-fn lora_shrink(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn lora_shrink(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32
+#if SUBGROUPS
+    , @builtin(subgroup_invocation_id) lane: u32
+#endif
+) {
+#if !SUBGROUPS
+    let lane = 0u;
+#endif
+    // Lanes past ΣR compute the last row (every lane must reach the broadcasts) and store nothing.
     let row = wg.x * WG + li;
-    if (row >= p.rtot) {
+    let e0 = min(row, p.rows - 1u) * ((p.k + 7u) / 8u);
+    let col0 = wg.y * NCOL;
+    let kv = p.k / 4u;
+    let xb = vec4<u32>(col0, min(col0 + 1u, p.t - 1u), min(col0 + 2u, p.t - 1u), min(col0 + 3u, p.t - 1u)) * kv;
+    var acc = vec4<f32>(0.0);
+    let nchunks = p.k / 32u;
+    for (var j = 0u; j < nchunks; j = j + 1u) {
+        let w = a_chunk(e0 + 4u * j);
+        acc.x = v32_dot(w, x_chunk(xb.x + 8u * j, lane), acc.x);
+        if (NCOL > 1u) {
+            acc.y = v32_dot(w, x_chunk(xb.y + 8u * j, lane), acc.y);
+        }
+        if (NCOL > 2u) {
+            acc.z = v32_dot(w, x_chunk(xb.z + 8u * j, lane), acc.z);
+        }
+        if (NCOL > 3u) {
+            acc.w = v32_dot(w, x_chunk(xb.w + 8u * j, lane), acc.w);
+        }
+    }
+    // Tail: vec4 v of the row lives in texel v / 2, half v % 2.
+    for (var v = 8u * nchunks; v < kv; v = v + 1u) {
+        let t = a_texel(e0 + v / 2u);
+        let w = select(t.lo, t.hi, (v & 1u) == 1u);
+        acc.x = acc.x + dot(w, x[xb.x + v]);
+        if (NCOL > 1u) {
+            acc.y = acc.y + dot(w, x[xb.y + v]);
+        }
+        if (NCOL > 2u) {
+            acc.z = acc.z + dot(w, x[xb.z + v]);
+        }
+        if (NCOL > 3u) {
+            acc.w = acc.w + dot(w, x[xb.w + v]);
+        }
+    }
+    if (row >= p.rows) {
         return;
     }
-    var mi = 0u;
-    var lr = row;
-    if (lr >= p.r0) {
-        lr = lr - p.r0;
-        mi = 1u;
-        if (lr >= p.r1) {
-            lr = lr - p.r1;
-            mi = 2u;
-            if (lr >= p.r2) {
-                lr = lr - p.r2;
-                mi = 3u;
-            }
-        }
+    h[col0 * p.rows + row] = acc.x;
+    if (NCOL > 1u && col0 + 1u < p.t) {
+        h[(col0 + 1u) * p.rows + row] = acc.y;
     }
-    let col0 = wg.y * NCOL;
-    let nc = min(NCOL, p.t - col0);
-    let half_k = p.k / 2u;
-    var xb: array<u32, MAXC>;
-    for (var c = 0u; c < NCOL; c = c + 1u) {
-        xb[c] = (col0 + min(c, nc - 1u)) * half_k;
+    if (NCOL > 2u && col0 + 2u < p.t) {
+        h[(col0 + 2u) * p.rows + row] = acc.z;
     }
-    var acc: array<f32, MAXC>;
-    let ab = lr * half_k;
-    for (var j = 0u; j < half_k; j = j + 1u) {
-        let av = a_pair(mi, ab + j);
-        for (var c = 0u; c < NCOL; c = c + 1u) {
-            acc[c] = acc[c] + dot(av, x[xb[c] + j]);
-        }
-    }
-    for (var c = 0u; c < nc; c = c + 1u) {
-        h[(col0 + c) * p.rtot + row] = acc[c];
+    if (NCOL > 3u && col0 + 3u < p.t) {
+        h[(col0 + 3u) * p.rows + row] = acc.w;
     }
 }

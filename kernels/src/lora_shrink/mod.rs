@@ -1,11 +1,18 @@
 //! `lora_shrink`: the first half of a LoRA delta for every adapter matrix sharing one input.
 //!
-//! Math: for matrices `A_i: [R_i, K]` f16 (i < 4, e.g. q/k/v or gate/up),
-//! `h[t, off_i + r] = Σ_k x[t, k] · A_i[r, k]` with `off_i = Σ_{j<i} R_j`; `h` is `[T, ΣR]` f32
-//! and feeds [`crate::LoraExpand`] (`h_offset = off_i`, `h_stride = ΣR`) in the base matmuls.
-//! Dispatch: ONE dispatch for all matrices; one invocation per row of ΣR (64 per workgroup),
-//! `gid.y` = chunk of `NCOL = min(T, 16)` columns. f32 accumulation.
-//! Limits: 1..=4 matrices, each rank 1..=128, K even (pairs of f16), T ≤ 16 · 65,535.
+//! Math: for a group's matrices `A_i: [R_i, K]` f16 (e.g. q/k/v or gate/up) uploaded as ONE
+//! row concatenation `A = [A_0; A_1; ..]` ([`LoraA`], `[ΣR, K]`),
+//! `h[t, row] = Σ_k x[t, k] · A[row, k]`, so `A_i`'s block of h starts at column
+//! `off_i = Σ_{j<i} R_j`; `h` is `[T, ΣR]` f32 and feeds [`crate::LoraExpand`]
+//! (`h_offset = off_i`, `h_stride = ΣR`) in the base matmuls.
+//! Weights: `A` lives in an `Rgba32Uint` texture, row `r` = `ceil(K/8)` texels of 8 f16 (zero
+//! padded), read with `wgsl/qtex.wgsl` addressing — a texel fetch is ~4× cheaper than a storage
+//! load on lavapipe (`examples/load_probe.rs`).
+//! Dispatch: ONE dispatch per group; one row per lane (`WG` = 8 lanes on CPU adapters so a
+//! group's few rows still spread over the cores, else 64), `workgroup_id.y` = quad of
+//! `NCOL = min(T, 4)` columns. Each 32-value x chunk is loaded once per 8 lanes and broadcast
+//! with subgroups (`wgsl/x32.wgsl`, as in `matmul_quant_f32`). f32 accumulation.
+//! Limits: K a multiple of 4 (x is read as vec4), T ≤ 4 · 65,535.
 //! Tolerance: normalised MSE ≤ 5e-4 vs [`reference::lora_shrink_ref`] (typically ~1e-13).
 
 pub mod reference;
@@ -26,80 +33,82 @@ pub const MAX_RANK: u32 = 128;
 struct Params {
     k: u32,
     t: u32,
-    r: [u32; 4],
-    rtot: u32,
+    rows: u32,
     _pad: u32,
 }
 
-/// Records `h = x · [A_0; A_1; ...]ᵀ` (see the module contract).
+/// A group's LoRA A matrices on the GPU: the row concatenation `[ΣR, K]` f16 in a texture.
+#[derive(Debug)]
+pub struct LoraA {
+    /// The texture.
+    pub view: wgpu::TextureView,
+    /// Rows ΣR.
+    pub rows: u32,
+    /// Input features K.
+    pub k: u32,
+}
+
+impl LoraA {
+    /// Uploads the row concatenation of `parts`, each `[R_i, k]` little-endian f16 bytes
+    /// (row-major).
+    pub fn upload(gpu: &crate::Gpu, k: u32, parts: &[&[u8]]) -> Result<LoraA, KernelError> {
+        let (view, rows) = crate::matrix::upload_f16_rows(gpu, "lora_A", k, parts)?;
+        Ok(LoraA { view, rows, k })
+    }
+
+    /// Bytes of the texture's payload (padded rows).
+    pub fn bytes(&self) -> u64 {
+        u64::from(self.rows) * u64::from(self.k.div_ceil(8)) * 16
+    }
+}
+
+/// Records `h = x · Aᵀ` (see the module contract).
 pub fn lora_shrink(
     rec: &mut Recorder<'_>,
     x: &wgpu::Buffer,
-    a: &[&wgpu::Buffer],
-    ranks: &[u32],
+    a: &LoraA,
     h: &wgpu::Buffer,
     t: u32,
-    k: u32,
 ) -> Result<(), KernelError> {
-    if a.is_empty() || a.len() > 4 || a.len() != ranks.len() {
+    let k = a.k;
+    if !k.is_multiple_of(4) {
         return Err(KernelError::Shape(format!(
-            "lora_shrink takes 1..=4 matrices with one rank each (got {} and {})",
-            a.len(),
-            ranks.len()
+            "lora_shrink needs K a multiple of 4, got {k}"
         )));
     }
-    if k == 0 || k % 2 != 0 {
-        return Err(KernelError::Shape(format!(
-            "lora_shrink needs an even K > 0, got {k}"
-        )));
-    }
-    let mut r = [0u32; 4];
-    for (i, (&buf, &rank)) in a.iter().zip(ranks).enumerate() {
-        if rank == 0 || rank > MAX_RANK {
-            return Err(KernelError::Shape(format!(
-                "rank {rank} of matrix {i} is outside 1..={MAX_RANK}"
-            )));
-        }
-        let need = u64::from(rank) * u64::from(k) * 2;
-        if buf.size() < need {
-            return Err(KernelError::Shape(format!(
-                "A_{i} holds {} B, needs {need} B",
-                buf.size()
-            )));
-        }
-        r[i] = rank;
-    }
-    let rtot: u32 = r.iter().sum();
     if t == 0 {
         return Ok(());
     }
     let (tt, kk) = (u64::from(t), u64::from(k));
-    if x.size() < tt * kk * 4 || h.size() < tt * u64::from(rtot) * 4 {
+    if x.size() < tt * kk * 4 || h.size() < tt * u64::from(a.rows) * 4 {
         return Err(KernelError::Shape(format!(
-            "x ({} B) or h ({} B) too small for T={t}, K={k}, ΣR={rtot}",
+            "x ({} B) or h ({} B) too small for T={t}, K={k}, ΣR={}",
             x.size(),
-            h.size()
+            h.size(),
+            a.rows
         )));
     }
     let gpu = rec.gpu();
-    let ncol = t.min(16);
-    let pipe = gpu.pipeline(ID, SRC, ID, &[("NCOL", f64::from(ncol)), ("WG", 64.0)])?;
-    let dummy = gpu.dummy();
-    let mut bufs = vec![BufferBinding::from(x), h.into()];
-    for i in 0..4 {
-        bufs.push(a.get(i).copied().unwrap_or(dummy).into());
-    }
+    let wg: u32 = if gpu.is_cpu() { 8 } else { 64 };
+    let ncol = t.min(4);
+    let pipe = gpu.pipeline(
+        ID,
+        SRC,
+        ID,
+        &[("NCOL", f64::from(ncol)), ("WG", f64::from(wg))],
+    )?;
     let params = Params {
         k,
         t,
-        r,
-        rtot,
+        rows: a.rows,
         _pad: 0,
     };
-    rec.dispatch(
+    rec.dispatch_with_textures(
         &pipe,
         &params,
-        &bufs,
-        [rtot.div_ceil(64), t.div_ceil(ncol), 1],
+        &[BufferBinding::from(x), h.into()],
+        3,
+        &[&a.view],
+        [a.rows.div_ceil(wg), t.div_ceil(ncol), 1],
     )
 }

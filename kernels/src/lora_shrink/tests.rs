@@ -1,10 +1,10 @@
-//! lora_shrink vs the CPU reference in both f16 modes (1–4 matrices, ranks up to 128, T from 1
-//! to past 16), plus argument errors.
+//! lora_shrink vs the CPU reference in both f16 modes (1–4 matrices, ranks up to 128, K with and
+//! without a K % 32 tail, T from 1 to past 16), plus argument errors.
 
 use proptest::prelude::*;
 
-use super::lora_shrink;
 use super::reference::lora_shrink_ref;
+use super::{lora_shrink, LoraA};
 use crate::matmul::tests::{round_f16, Rng};
 use crate::test_util::{both_modes, cases, f16_bytes, f32_bytes, gpu, nmse};
 use crate::{KernelError, Recorder};
@@ -14,11 +14,11 @@ proptest! {
     #[test]
     fn matches_reference(
         ranks in prop::collection::vec(1usize..=128, 1..=4),
-        k2 in 1usize..200,
+        k4 in 1usize..100,
         t in prop::sample::select(vec![1usize, 2, 16, 17, 33]),
         seed in any::<u64>(),
     ) {
-        let k = 2 * k2;
+        let k = 4 * k4;
         let mut rng = Rng(seed | 1);
         let x = rng.vec(t * k);
         let a: Vec<Vec<f32>> = ranks.iter().map(|&r| round_f16(&rng.vec(r * k))).collect();
@@ -26,12 +26,12 @@ proptest! {
         let want = lora_shrink_ref(&x, &a_refs, &ranks, t, k);
         for g in both_modes() {
             let xb = g.upload("x", &f32_bytes(&x)).unwrap();
-            let ab: Vec<wgpu::Buffer> = a.iter().map(|v| g.upload("a", &f16_bytes(v)).unwrap()).collect();
-            let abr: Vec<&wgpu::Buffer> = ab.iter().collect();
+            let bytes: Vec<Vec<u8>> = a.iter().map(|v| f16_bytes(v)).collect();
+            let parts: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+            let ab = LoraA::upload(&g, k as u32, &parts).unwrap();
             let h = g.zeros("h", (want.len() * 4) as u64).unwrap();
-            let r32: Vec<u32> = ranks.iter().map(|&r| r as u32).collect();
             let mut rec = Recorder::new(&g);
-            lora_shrink(&mut rec, &xb, &abr, &r32, &h, t as u32, k as u32).unwrap();
+            lora_shrink(&mut rec, &xb, &ab, &h, t as u32).unwrap();
             rec.submit_and_wait().unwrap();
             let got = g.read::<f32>(&h, 0, want.len()).unwrap();
             let e = nmse(&got, &want);
@@ -44,18 +44,29 @@ proptest! {
 fn bad_arguments_are_shape_errors() {
     let g = gpu();
     let b = g.zeros("b", 1 << 16).unwrap();
-    let mut rec = Recorder::new(&g);
-    for (ranks, k) in [
-        (vec![0u32], 8u32),
-        (vec![129], 8),
-        (vec![4], 7),
-        (vec![4, 4], 8),
-    ] {
-        let a = [&b];
-        let err = lora_shrink(&mut rec, &b, &a, &ranks, &b, 1, k);
+    // Rows that do not divide into K columns, and empty parts, are refused at upload.
+    for (k, len) in [(8u32, 10usize), (8, 0), (0, 16)] {
+        let err = LoraA::upload(&g, k, &[&vec![0u8; len]]);
         assert!(
             matches!(err, Err(KernelError::Shape(_))),
-            "{ranks:?} {k}: {err:?}"
+            "K={k} {len} B: {err:?}"
         );
     }
+    // K not a multiple of 4; x or h too small.
+    let mut rec = Recorder::new(&g);
+    let odd = LoraA::upload(&g, 6, &[&[0u8; 24]]).unwrap();
+    assert!(matches!(
+        lora_shrink(&mut rec, &b, &odd, &b, 1),
+        Err(KernelError::Shape(_))
+    ));
+    let a = LoraA::upload(&g, 8, &[&[0u8; 64]]).unwrap();
+    let small = g.zeros("small", 16).unwrap();
+    assert!(matches!(
+        lora_shrink(&mut rec, &small, &a, &b, 1),
+        Err(KernelError::Shape(_))
+    ));
+    assert!(matches!(
+        lora_shrink(&mut rec, &b, &a, &small, 8),
+        Err(KernelError::Shape(_))
+    ));
 }

@@ -71,20 +71,15 @@ pub struct LoraB {
 impl LoraB {
     /// Uploads `[m, rank]` little-endian f16 bytes (row-major).
     pub fn upload(gpu: &crate::Gpu, m: u32, rank: u32, f16: &[u8]) -> Result<LoraB, KernelError> {
-        let row = rank as usize * 2;
-        if m == 0 || rank == 0 || f16.len() != m as usize * row {
+        if f16.len() != m as usize * rank as usize * 2 {
             return Err(KernelError::Shape(format!(
                 "LoRA B [{m}, {rank}] f16 needs {} B, got {}",
-                m as usize * row,
+                m as usize * rank as usize * 2,
                 f16.len()
             )));
         }
-        let texels = crate::matrix::pad_rows(&[f16], row, rank.div_ceil(8) as usize);
-        Ok(LoraB {
-            view: gpu.upload_texels("lora_B", &[&texels])?,
-            m,
-            rank,
-        })
+        let (view, _) = crate::matrix::upload_f16_rows(gpu, "lora_B", rank, &[f16])?;
+        Ok(LoraB { view, m, rank })
     }
 
     /// Bytes of the texture's payload (padded rows).
@@ -202,9 +197,11 @@ fn record(
         flags |= FLAG_ACCUMULATE;
     }
     if let Some(l) = &ep.lora {
-        if l.rank == 0 || u64::from(l.h_offset) + u64::from(l.rank) > u64::from(l.h_stride) {
+        let blocks = 1 + l.segments.iter().filter(|&&s| s != u32::MAX).count() as u64;
+        if l.rank == 0 || u64::from(l.h_offset) + blocks * u64::from(l.rank) > u64::from(l.h_stride)
+        {
             return Err(KernelError::Shape(format!(
-                "LoRA rank {} at column {} does not fit h_stride {}",
+                "LoRA: {blocks} rank block(s) of {} at column {} do not fit h_stride {}",
                 l.rank, l.h_offset, l.h_stride
             )));
         }
@@ -303,7 +300,9 @@ pub(crate) fn block_bindings<'b>(
     common: &[BufferBinding<'b>; 4],
 ) -> Result<Vec<BufferBinding<'b>>, KernelError> {
     let BlockData::Buffers { data } = &block.data else {
-        return Err(KernelError::Shape("a quantized block has no storage buffers".into()));
+        return Err(KernelError::Shape(
+            "a quantized block has no storage buffers".into(),
+        ));
     };
     let mut v = common.to_vec();
     v.push(data.into());

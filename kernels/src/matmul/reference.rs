@@ -47,6 +47,9 @@ pub struct RefLora<'a> {
     pub b: &'a [f32],
     pub rank: usize,
     pub scale: f32,
+    /// Rows `>= segments[0]` read h shifted by R, rows `>= segments[1]` by 2R
+    /// (`LoraExpand::segments`; `usize::MAX` = none).
+    pub segments: [usize; 2],
 }
 
 /// `y[T, M]` = x · Wᵀ (+ bias) (+ LoRA) (+ y0 when accumulating).
@@ -72,8 +75,9 @@ pub fn matmul_ref(
             }
             if let Some(l) = lora {
                 let mut d = 0f64;
+                let seg = l.segments.iter().filter(|&&s| r >= s).count();
                 for i in 0..l.rank {
-                    d += f64::from(l.h[c * l.h_stride + l.h_offset + i])
+                    d += f64::from(l.h[c * l.h_stride + l.h_offset + seg * l.rank + i])
                         * f64::from(l.b[r * l.rank + i]);
                 }
                 acc += f64::from(l.scale) * d;

@@ -126,6 +126,8 @@ pub struct HostEpilogue {
     pub y0: Option<Vec<f32>>,
     /// (h [T, h_stride], h_offset, h_stride, B [M, R] as f32 already rounded to f16, R, scale)
     pub lora: Option<(Vec<f32>, u32, u32, Vec<f32>, u32, f32)>,
+    /// `LoraExpand::segments` (None = one segment).
+    pub lora_segments: Option<[u32; 2]>,
 }
 
 /// Runs `matmul` on the GPU and returns y.
@@ -168,7 +170,7 @@ pub fn run_gpu(
             b,
             rank: *r,
             scale: *s,
-            segments: LoraExpand::ONE_SEGMENT,
+            segments: ep.lora_segments.unwrap_or(LoraExpand::ONE_SEGMENT),
         }),
     };
     let mut rec = Recorder::new(g);
@@ -187,6 +189,15 @@ pub fn run_ref(h: &HostData, x: &[f32], t: u32, ep: &HostEpilogue) -> Vec<f32> {
         b,
         rank: *r as usize,
         scale: *s,
+        segments: ep.lora_segments.map_or([usize::MAX; 2], |s| {
+            s.map(|v| {
+                if v == u32::MAX {
+                    usize::MAX
+                } else {
+                    v as usize
+                }
+            })
+        }),
     });
     matmul_ref(
         &w,
@@ -243,6 +254,51 @@ pub fn check_case(gpus: &[Arc<Gpu>], h: &HostData, t: u32, seed: u64, mask: u8, 
             h.g,
             g.has_f16()
         );
+    }
+}
+
+/// Segmented LoRA (q|k|v in one matrix, each part with its own rank block of h): boundaries on
+/// and off the 8-row tiles of `matmul_quant_f32`, every weight kind, decode and prefill T.
+#[test]
+fn lora_segments_match_the_reference() {
+    let gpus = crate::test_util::both_modes();
+    let mut rng = Rng(77);
+    for (kind, segments) in [
+        (Kind::W4Sym, [16u32, 32]),
+        (Kind::W4Sym, [12, 29]),
+        (Kind::W4Asym, [13, u32::MAX]),
+        (Kind::W8, [24, 37]),
+        (Kind::F16, [12, 29]),
+    ] {
+        let (m, k, r) = (40u32, 64u32, 12u32);
+        let h = HostData::random(kind, m, k, 32, &mut rng);
+        for t in [1u32, 3, 6] {
+            let x = rng.vec((t * k) as usize);
+            let stride = 2 + 3 * r;
+            let ep = HostEpilogue {
+                bias: Some(rng.vec(m as usize)),
+                lora: Some((
+                    rng.vec((t * stride) as usize),
+                    1,
+                    stride,
+                    round_f16(&rng.vec((m * r) as usize)),
+                    r,
+                    0.75,
+                )),
+                lora_segments: Some(segments),
+                ..Default::default()
+            };
+            let want = run_ref(&h, &x, t, &ep);
+            for g in &gpus {
+                let w = Matrix::upload(g, &h.host()).expect("upload");
+                let got = run_gpu(g, &w, &x, t, &ep).expect("gpu matmul");
+                let e = nmse(&got, &want);
+                assert!(
+                    e <= 1e-6,
+                    "{kind:?} segments {segments:?} T={t}: nmse {e:e}"
+                );
+            }
+        }
     }
 }
 

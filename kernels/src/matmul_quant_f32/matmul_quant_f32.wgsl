@@ -9,18 +9,13 @@
 #include "matmul_common.wgsl"
 #include "w4.wgsl"
 #include "w8.wgsl"
+#include "x32.wgsl"
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;  // [T, K] f32, row-major
 
 override NCOL: u32 = 1u;  // columns per invocation (1..=4)
 override WG: u32 = 64u;   // lanes per workgroup (8 rows each)
 override BITS: u32 = 4u;  // 4 (W4) or 8 (W8)
 override GLU: bool = false;  // x is [T, 2K] gate | up; the input is silu(gate) · up
-
-// 32 consecutive values: an x chunk or a dequantised texel.
-struct V32 {
-    v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>,
-    v4: vec4<f32>, v5: vec4<f32>, v6: vec4<f32>, v7: vec4<f32>,
-}
 
 // The input vec4 at index i of an x row (GLU: silu(gate) · up, the swiglu_f32 formula).
 fn x_vec(i: u32) -> vec4<f32> {
@@ -35,10 +30,7 @@ fn x_vec(i: u32) -> vec4<f32> {
 // The x chunk starting at vec4 index b. Every lane of the subgroup must call it with the same b.
 fn x_chunk(b: u32, lane: u32) -> V32 {
 #if SUBGROUPS
-    let v = x_vec(b + (lane & 7u));
-    return V32(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u),
-               subgroupBroadcast(v, 3u), subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u),
-               subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
+    return v32_broadcast(x_vec(b + (lane & 7u)));
 #else
     return V32(x_vec(b), x_vec(b + 1u), x_vec(b + 2u), x_vec(b + 3u), x_vec(b + 4u), x_vec(b + 5u), x_vec(b + 6u), x_vec(b + 7u));
 #endif
@@ -58,24 +50,19 @@ fn dequant(e: u32) -> V32 {
     return V32(w4_lo(w.x), w4_hi(w.x), w4_lo(w.y), w4_hi(w.y), w4_lo(w.z), w4_hi(w.z), w4_lo(w.w), w4_hi(w.w));
 }
 
-fn dot32(a: V32, b: V32) -> f32 {
-    return ((dot(a.v0, b.v0) + dot(a.v1, b.v1)) + (dot(a.v2, b.v2) + dot(a.v3, b.v3)))
-         + ((dot(a.v4, b.v4) + dot(a.v5, b.v5)) + (dot(a.v6, b.v6) + dot(a.v7, b.v7)));
-}
-
-// One row's chunk (at texel e) against the column chunks (components ≥ NCOL stay 0).
-fn row_cols(e: u32, c0: V32, c1: V32, c2: V32, c3: V32) -> vec4<f32> {
+// acc + one row's chunk (at texel e) against the column chunks (components ≥ NCOL stay).
+fn row_cols(e: u32, c0: V32, c1: V32, c2: V32, c3: V32, acc: vec4<f32>) -> vec4<f32> {
     let d = dequant(e);
-    var r = vec4<f32>(0.0);
-    r.x = dot32(d, c0);
+    var r = acc;
+    r.x = v32_dot(d, c0, r.x);
     if (NCOL > 1u) {
-        r.y = dot32(d, c1);
+        r.y = v32_dot(d, c1, r.y);
     }
     if (NCOL > 2u) {
-        r.z = dot32(d, c2);
+        r.z = v32_dot(d, c2, r.z);
     }
     if (NCOL > 3u) {
-        r.w = dot32(d, c3);
+        r.w = v32_dot(d, c3, r.w);
     }
     return r;
 }
@@ -93,21 +80,43 @@ fn group_acc(acc: vec4<f32>, dq: vec4<f32>, xs: vec4<f32>, st: vec4<u32>, mt: ve
     return acc + (s * dq + o * xs);
 }
 
-// Stores row r (if inside the block) for the columns of this quad.
-fn store_row(r: u32, col0: u32, a: vec4<f32>) {
-    if (r >= p.m) {
+// LoRA deltas of a tile's 8 rows (matrix rows ga, gb; rows past the block repeat the last) for
+// column c. When the 8 rows share a rank segment (always, unless a segment boundary is not a
+// multiple of 8) each h texel is loaded once for the 8 rows.
+fn lora_tile(c: u32, ga: vec4<u32>, gb: vec4<u32>) -> H8 {
+    let hb = lora_hbase(c, ga.x);
+    if (hb != lora_hbase(c, gb.w)) {
+        return H8(vec4<f32>(lora_delta(c, ga.x), lora_delta(c, ga.y), lora_delta(c, ga.z), lora_delta(c, ga.w)),
+                  vec4<f32>(lora_delta(c, gb.x), lora_delta(c, gb.y), lora_delta(c, gb.z), lora_delta(c, gb.w)));
+    }
+    var da = vec4<f32>(0.0);
+    var db = vec4<f32>(0.0);
+    for (var t = 0u; t < lora_bpr(); t = t + 1u) {
+        let h = lora_h8(hb, t);
+        da = da + vec4<f32>(lora_dot8(ga.x, t, h), lora_dot8(ga.y, t, h), lora_dot8(ga.z, t, h), lora_dot8(ga.w, t, h));
+        db = db + vec4<f32>(lora_dot8(gb.x, t, h), lora_dot8(gb.y, t, h), lora_dot8(gb.z, t, h), lora_dot8(gb.w, t, h));
+    }
+    return H8(p.lora_scale * da, p.lora_scale * db);
+}
+
+// Stores column c of the tile (rows r0..r0+8 inside the block; va/vb: the rows' sums).
+fn store_col(c: u32, r0: u32, ra: vec4<u32>, rb: vec4<u32>, va: vec4<f32>, vb: vec4<f32>) {
+    if (c >= p.t) {
         return;
     }
-    mm_store(col0, r, a.x);
-    if (NCOL > 1u && col0 + 1u < p.t) {
-        mm_store(col0 + 1u, r, a.y);
+    var l = H8(vec4<f32>(0.0), vec4<f32>(0.0));
+    if ((p.flags & 8u) != 0u) {
+        l = lora_tile(c, p.row0 + ra, p.row0 + rb);
     }
-    if (NCOL > 2u && col0 + 2u < p.t) {
-        mm_store(col0 + 2u, r, a.z);
-    }
-    if (NCOL > 3u && col0 + 3u < p.t) {
-        mm_store(col0 + 3u, r, a.w);
-    }
+    let n = min(8u, p.m - min(r0, p.m));
+    if (n > 0u) { mm_store_d(c, r0, va.x, l.a.x); }
+    if (n > 1u) { mm_store_d(c, r0 + 1u, va.y, l.a.y); }
+    if (n > 2u) { mm_store_d(c, r0 + 2u, va.z, l.a.z); }
+    if (n > 3u) { mm_store_d(c, r0 + 3u, va.w, l.a.w); }
+    if (n > 4u) { mm_store_d(c, r0 + 4u, vb.x, l.b.x); }
+    if (n > 5u) { mm_store_d(c, r0 + 5u, vb.y, l.b.y); }
+    if (n > 6u) { mm_store_d(c, r0 + 6u, vb.z, l.b.z); }
+    if (n > 7u) { mm_store_d(c, r0 + 7u, vb.w, l.b.w); }
 }
 
 @compute @workgroup_size(WG)
@@ -205,14 +214,14 @@ fn matmul_quant_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
                     c3 = x_chunk(xb.w + 8u * j, lane);
                     xs.w = xs.w + x_sum(c3);
                 }
-                d0 = d0 + row_cols(qa.x + j * tpc, c0, c1, c2, c3);
-                d1 = d1 + row_cols(qa.y + j * tpc, c0, c1, c2, c3);
-                d2 = d2 + row_cols(qa.z + j * tpc, c0, c1, c2, c3);
-                d3 = d3 + row_cols(qa.w + j * tpc, c0, c1, c2, c3);
-                d4 = d4 + row_cols(qb.x + j * tpc, c0, c1, c2, c3);
-                d5 = d5 + row_cols(qb.y + j * tpc, c0, c1, c2, c3);
-                d6 = d6 + row_cols(qb.z + j * tpc, c0, c1, c2, c3);
-                d7 = d7 + row_cols(qb.w + j * tpc, c0, c1, c2, c3);
+                d0 = row_cols(qa.x + j * tpc, c0, c1, c2, c3, d0);
+                d1 = row_cols(qa.y + j * tpc, c0, c1, c2, c3, d1);
+                d2 = row_cols(qa.z + j * tpc, c0, c1, c2, c3, d2);
+                d3 = row_cols(qa.w + j * tpc, c0, c1, c2, c3, d3);
+                d4 = row_cols(qb.x + j * tpc, c0, c1, c2, c3, d4);
+                d5 = row_cols(qb.y + j * tpc, c0, c1, c2, c3, d5);
+                d6 = row_cols(qb.z + j * tpc, c0, c1, c2, c3, d6);
+                d7 = row_cols(qb.w + j * tpc, c0, c1, c2, c3, d7);
             }
             a0 = group_acc(a0, d0, xs, s0, m0, gi, asym);
             a1 = group_acc(a1, d1, xs, s1, m1, gi, asym);
@@ -224,12 +233,14 @@ fn matmul_quant_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
             a7 = group_acc(a7, d7, xs, s7, m7, gi, asym);
         }
     }
-    store_row(r0, col0, a0);
-    store_row(r0 + 1u, col0, a1);
-    store_row(r0 + 2u, col0, a2);
-    store_row(r0 + 3u, col0, a3);
-    store_row(r0 + 4u, col0, a4);
-    store_row(r0 + 5u, col0, a5);
-    store_row(r0 + 6u, col0, a6);
-    store_row(r0 + 7u, col0, a7);
+    store_col(col0, r0, ra, rb, vec4<f32>(a0.x, a1.x, a2.x, a3.x), vec4<f32>(a4.x, a5.x, a6.x, a7.x));
+    if (NCOL > 1u) {
+        store_col(col0 + 1u, r0, ra, rb, vec4<f32>(a0.y, a1.y, a2.y, a3.y), vec4<f32>(a4.y, a5.y, a6.y, a7.y));
+    }
+    if (NCOL > 2u) {
+        store_col(col0 + 2u, r0, ra, rb, vec4<f32>(a0.z, a1.z, a2.z, a3.z), vec4<f32>(a4.z, a5.z, a6.z, a7.z));
+    }
+    if (NCOL > 3u) {
+        store_col(col0 + 3u, r0, ra, rb, vec4<f32>(a0.w, a1.w, a2.w, a3.w), vec4<f32>(a4.w, a5.w, a6.w, a7.w));
+    }
 }

@@ -106,7 +106,12 @@ fn batched_columns_are_bit_identical_and_permute() {
 fn subgroup_and_per_lane_x_loads_agree_bit_for_bit() {
     let (sg, plain) = (crate::test_util::gpu(), crate::test_util::gpu_packed());
     let mut rng = Rng(17);
-    for (kind, t) in [(Kind::W4Sym, 1u32), (Kind::W4Asym, 5), (Kind::W4Sym, 33), (Kind::W8, 6)] {
+    for (kind, t) in [
+        (Kind::W4Sym, 1u32),
+        (Kind::W4Asym, 5),
+        (Kind::W4Sym, 33),
+        (Kind::W8, 6),
+    ] {
         let (m, k) = (77u32, 384u32);
         let h = HostData::random(kind, m, k, 64, &mut rng);
         let x = rng.vec((t * k) as usize);
@@ -152,17 +157,28 @@ fn fused_swiglu_input_equals_swiglu_then_matmul() {
             let (m, k) = (45u32, 192u32);
             let h = HostData::random(kind, m, k, 32, &mut rng);
             let w = Matrix::upload(&g, &h.host()).unwrap();
-            let gu = g.upload("gu", &f32_bytes(&rng.vec((t * 2 * k) as usize))).unwrap();
+            let gu = g
+                .upload("gu", &f32_bytes(&rng.vec((t * 2 * k) as usize)))
+                .unwrap();
             let act = g.zeros("act", u64::from(t * k) * 4).unwrap();
-            let (y1, y2) = (g.zeros("y1", u64::from(t * m) * 4).unwrap(), g.zeros("y2", u64::from(t * m) * 4).unwrap());
+            let (y1, y2) = (
+                g.zeros("y1", u64::from(t * m) * 4).unwrap(),
+                g.zeros("y2", u64::from(t * m) * 4).unwrap(),
+            );
             let mut rec = crate::Recorder::new(&g);
-            Swiglu::new(&g).unwrap().encode(&mut rec, &gu, &act, t, k).unwrap();
+            Swiglu::new(&g)
+                .unwrap()
+                .encode(&mut rec, &gu, &act, t, k)
+                .unwrap();
             matmul(&mut rec, &w, &act, &y1, t, &Epilogue::default()).unwrap();
             matmul_swiglu(&mut rec, &w, &gu, &y2, t, &Epilogue::default()).unwrap();
             rec.submit_and_wait().unwrap();
             // Same formula, but the compiler may round silu differently in the two kernels.
             let n = (t * m) as usize;
-            let (a, b) = (g.read::<f32>(&y1, 0, n).unwrap(), g.read::<f32>(&y2, 0, n).unwrap());
+            let (a, b) = (
+                g.read::<f32>(&y1, 0, n).unwrap(),
+                g.read::<f32>(&y2, 0, n).unwrap(),
+            );
             let e = crate::test_util::nmse(&b, &a);
             assert!(e <= 1e-12, "{kind:?} T={t} f16={}: nMSE {e:e}", g.has_f16());
         }

@@ -140,7 +140,8 @@ pub fn measure_read_bandwidth(gpu: &Gpu) -> Result<ProbeResult, KernelError> {
         };
         let wg = fold_workgroups(gpu, n_inv.div_ceil(64));
         let bufs = [BufferBinding::from(&sums)];
-        let best = time(&|rec| rec.dispatch_with_textures(&pipe, &params, &bufs, 6, &[&texture], wg))?;
+        let best =
+            time(&|rec| rec.dispatch_with_textures(&pipe, &params, &bufs, 6, &[&texture], wg))?;
         let got = reference::checksum(&gpu.read::<u32>(&sums, 0, n_inv as usize)?);
         variants.push(verdict(TEXTURE_ID, best, got == expected));
     }

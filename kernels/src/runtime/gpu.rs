@@ -95,7 +95,9 @@ impl Gpu {
         let info = adapter.get_info();
         let f16 = !no_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
         let no_subgroups = opts.disable_subgroups
-            || std::env::var(ENV_NO_SUBGROUPS).map(|v| v == "1").unwrap_or(false);
+            || std::env::var(ENV_NO_SUBGROUPS)
+                .map(|v| v == "1")
+                .unwrap_or(false);
         // Kernels share one 32-value x chunk across 8 lanes, so subgroups must have ≥ 8 lanes.
         let subgroups = !no_subgroups
             && adapter.features().contains(wgpu::Features::SUBGROUP)
@@ -341,7 +343,11 @@ impl Gpu {
     /// (16 B per texel, in row-major texel order; the last texture row is zero-padded), built
     /// with one copy. Waits until the upload has landed so staging memory does not pile up
     /// across many uploads.
-    pub fn upload_texels(&self, label: &str, parts: &[&[u8]]) -> Result<wgpu::TextureView, KernelError> {
+    pub fn upload_texels(
+        &self,
+        label: &str,
+        parts: &[&[u8]],
+    ) -> Result<wgpu::TextureView, KernelError> {
         let row_bytes = u64::from(TEXTURE_WIDTH) * 16;
         let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
         let n = total.div_ceil(16).max(1);
@@ -449,10 +455,13 @@ impl Gpu {
             match rx.recv_timeout(std::time::Duration::from_millis(10)) {
                 Ok(Ok(())) => break,
                 Ok(Err(e)) => return Err(KernelError::Readback(e.to_string())),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if std::time::Instant::now() < deadline => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                    if std::time::Instant::now() < deadline => {}
                 Err(_) => {
                     self.check_lost()?;
-                    return Err(KernelError::Readback("map callback did not run within 60 s".into()));
+                    return Err(KernelError::Readback(
+                        "map callback did not run within 60 s".into(),
+                    ));
                 }
             }
         }

@@ -25,6 +25,7 @@ const HELPERS: &[(&str, &str)] = &[
     ("w8.wgsl", include_str!("../wgsl/w8.wgsl")),
     ("reduce.wgsl", include_str!("../wgsl/reduce.wgsl")),
     ("index.wgsl", include_str!("../wgsl/index.wgsl")),
+    ("x32.wgsl", include_str!("../wgsl/x32.wgsl")),
     (
         "matmul_common.wgsl",
         include_str!("../wgsl/matmul_common.wgsl"),
@@ -196,8 +197,24 @@ mod tests {
     #[test]
     fn if_else_selects_by_mode() {
         let src = "a\n#if F16\nb\n#else\nc\n#endif\nd\n";
-        let on = preprocess("t", src, ShaderFlags { f16: true, subgroups: false }).unwrap();
-        let off = preprocess("t", src, ShaderFlags { f16: false, subgroups: false }).unwrap();
+        let on = preprocess(
+            "t",
+            src,
+            ShaderFlags {
+                f16: true,
+                subgroups: false,
+            },
+        )
+        .unwrap();
+        let off = preprocess(
+            "t",
+            src,
+            ShaderFlags {
+                f16: false,
+                subgroups: false,
+            },
+        )
+        .unwrap();
         assert_eq!(on, "enable f16;\na\nb\nd\n");
         assert_eq!(off, "a\nc\nd\n");
     }
@@ -206,11 +223,27 @@ mod tests {
     fn nested_if_inside_inactive_block_stays_inactive() {
         let src = "#if !F16\n#if F16\nx\n#else\ny\n#endif\n#endif\n";
         assert_eq!(
-            preprocess("t", src, ShaderFlags { f16: true, subgroups: false }).unwrap(),
+            preprocess(
+                "t",
+                src,
+                ShaderFlags {
+                    f16: true,
+                    subgroups: false
+                }
+            )
+            .unwrap(),
             "enable f16;\n"
         );
         assert_eq!(
-            preprocess("t", src, ShaderFlags { f16: false, subgroups: false }).unwrap(),
+            preprocess(
+                "t",
+                src,
+                ShaderFlags {
+                    f16: false,
+                    subgroups: false
+                }
+            )
+            .unwrap(),
             "y\n"
         );
     }
@@ -218,20 +251,84 @@ mod tests {
     #[test]
     fn include_once_and_errors() {
         let src = "#include \"w4.wgsl\"\n#include \"w4.wgsl\"\n";
-        let out = preprocess("t", src, ShaderFlags { f16: false, subgroups: false }).unwrap();
+        let out = preprocess(
+            "t",
+            src,
+            ShaderFlags {
+                f16: false,
+                subgroups: false,
+            },
+        )
+        .unwrap();
         assert_eq!(out.matches("fn w4_lo").count(), 1);
-        assert!(preprocess("t", "#include \"nope.wgsl\"\n", ShaderFlags { f16: false, subgroups: false }).is_err());
-        assert!(preprocess("t", "#iff F16\n", ShaderFlags { f16: false, subgroups: false }).is_err());
-        assert!(preprocess("t", "#if F16\n", ShaderFlags { f16: false, subgroups: false }).is_err());
-        assert!(preprocess("t", "#endif\n", ShaderFlags { f16: false, subgroups: false }).is_err());
-        assert!(preprocess("t", "#storage_f16 x s read\n", ShaderFlags { f16: false, subgroups: false }).is_err());
+        assert!(preprocess(
+            "t",
+            "#include \"nope.wgsl\"\n",
+            ShaderFlags {
+                f16: false,
+                subgroups: false
+            }
+        )
+        .is_err());
+        assert!(preprocess(
+            "t",
+            "#iff F16\n",
+            ShaderFlags {
+                f16: false,
+                subgroups: false
+            }
+        )
+        .is_err());
+        assert!(preprocess(
+            "t",
+            "#if F16\n",
+            ShaderFlags {
+                f16: false,
+                subgroups: false
+            }
+        )
+        .is_err());
+        assert!(preprocess(
+            "t",
+            "#endif\n",
+            ShaderFlags {
+                f16: false,
+                subgroups: false
+            }
+        )
+        .is_err());
+        assert!(preprocess(
+            "t",
+            "#storage_f16 x s read\n",
+            ShaderFlags {
+                f16: false,
+                subgroups: false
+            }
+        )
+        .is_err());
     }
 
     #[test]
     fn storage_f16_declares_accessors_in_both_modes() {
         let src = "#storage_f16 3 kv read_write\n";
-        let on = preprocess("t", src, ShaderFlags { f16: true, subgroups: false }).unwrap();
-        let off = preprocess("t", src, ShaderFlags { f16: false, subgroups: false }).unwrap();
+        let on = preprocess(
+            "t",
+            src,
+            ShaderFlags {
+                f16: true,
+                subgroups: false,
+            },
+        )
+        .unwrap();
+        let off = preprocess(
+            "t",
+            src,
+            ShaderFlags {
+                f16: false,
+                subgroups: false,
+            },
+        )
+        .unwrap();
         assert!(on.contains("@binding(3) var<storage, read_write> kv: array<vec2<f16>>;"));
         assert!(off.contains("@binding(3) var<storage, read_write> kv: array<u32>;"));
         for s in [&on, &off] {

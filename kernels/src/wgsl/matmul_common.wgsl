@@ -27,32 +27,77 @@ struct MatmulParams {
 // LoRA B [M, R] f16, ceil(R/8) texels per row (matmul::LoraB; 1×1 dummy when unused).
 @group(0) @binding(9) var lora_bt: texture_2d<u32>;
 
-// Writes column c, block row r: y = acc + bias + scale * h·Bᵀ (+ y when accumulating).
-fn mm_store(c: u32, r: u32, acc: f32) {
+// LoRA expand. h for column c and a row's rank segment starts at lora_hbase; B row `row` holds
+// ceil(R/8) texels of 8 f16. A row's delta is scale · Σ_t dot(h[8t..8t+8], B[row, 8t..8t+8]),
+// summed over t in order — the same numbers whether h is loaded per row (lora_delta) or once for
+// a tile of rows that share a segment (matmul_quant_f32).
+struct H8 {
+    a: vec4<f32>,
+    b: vec4<f32>,
+}
+
+fn lora_hbase(c: u32, row: u32) -> u32 {
+    let seg = select(0u, 1u, row >= p.seg1) + select(0u, 1u, row >= p.seg2);
+    return c * p.h_stride + p.h_offset + seg * p.lora_rank;
+}
+
+// h[hb + i], 0 past the rank.
+fn lora_hv(hb: u32, i: u32) -> f32 {
+    return select(0.0, lora_h[hb + i], i < p.lora_rank);
+}
+
+// The 8 h values of rank texel t.
+fn lora_h8(hb: u32, t: u32) -> H8 {
+    let i = 8u * t;
+    return H8(vec4<f32>(lora_hv(hb, i), lora_hv(hb, i + 1u), lora_hv(hb, i + 2u), lora_hv(hb, i + 3u)),
+              vec4<f32>(lora_hv(hb, i + 4u), lora_hv(hb, i + 5u), lora_hv(hb, i + 6u), lora_hv(hb, i + 7u)));
+}
+
+// Rank texels per B row.
+fn lora_bpr() -> u32 {
+    return (p.lora_rank + 7u) / 8u;
+}
+
+// Rank texel t of B row `row` dotted with h.
+fn lora_dot8(row: u32, t: u32, h: H8) -> f32 {
+    let bt = textureLoad(lora_bt, qt_coord(row * lora_bpr() + t), 0);
+    return dot(h.a, vec4<f32>(unpack2x16float(bt.x), unpack2x16float(bt.y)))
+         + dot(h.b, vec4<f32>(unpack2x16float(bt.z), unpack2x16float(bt.w)));
+}
+
+// scale · (h · B[row]ᵀ) for column c and matrix row `row`, h loaded for this row alone.
+fn lora_delta(c: u32, row: u32) -> f32 {
+    let hb = lora_hbase(c, row);
+    var d = 0.0;
+    for (var t = 0u; t < lora_bpr(); t = t + 1u) {
+        d = d + lora_dot8(row, t, lora_h8(hb, t));
+    }
+    return p.lora_scale * d;
+}
+
+// Writes column c, block row r: y = acc + bias + lora (the LoRA delta, used when the LoRA flag
+// is set) (+ y when accumulating).
+fn mm_store_d(c: u32, r: u32, acc: f32, lora: f32) {
     let row = p.row0 + r;
     var v = acc;
     if ((p.flags & 2u) != 0u) {
         v = v + bias[row];
     }
     if ((p.flags & 8u) != 0u) {
-        var d = 0.0;
-        let seg = select(0u, 1u, row >= p.seg1) + select(0u, 1u, row >= p.seg2);
-        let hb = c * p.h_stride + p.h_offset + seg * p.lora_rank;
-        let bpr = (p.lora_rank + 7u) / 8u;
-        for (var t = 0u; t < bpr; t = t + 1u) {
-            let bt = textureLoad(lora_bt, qt_coord(row * bpr + t), 0);
-            for (var j = 0u; j < 8u; j = j + 1u) {
-                let i = 8u * t + j;
-                if (i < p.lora_rank) {
-                    d = d + lora_h[hb + i] * unpack2x16float(bt[j >> 1u])[j & 1u];
-                }
-            }
-        }
-        v = v + p.lora_scale * d;
+        v = v + lora;
     }
     let yi = c * p.y_stride + row;
     if ((p.flags & 4u) != 0u) {
         v = v + y[yi];
     }
     y[yi] = v;
+}
+
+// mm_store_d with the row's own LoRA delta.
+fn mm_store(c: u32, r: u32, acc: f32) {
+    var l = 0.0;
+    if ((p.flags & 8u) != 0u) {
+        l = lora_delta(c, p.row0 + r);
+    }
+    mm_store_d(c, r, acc, l);
 }

@@ -118,7 +118,11 @@ pub struct ReasoningTtft {
     pub reencode_ms: Summary,
 }
 
-fn first_token_ms(session: &mut Session<'_>, prompt: &[u32], params: &GenerateParams) -> anyhow::Result<f64> {
+fn first_token_ms(
+    session: &mut Session<'_>,
+    prompt: &[u32],
+    params: &GenerateParams,
+) -> anyhow::Result<f64> {
     let start = Instant::now();
     let mut first = None;
     session
@@ -143,7 +147,10 @@ pub fn reasoning_ttft(
 ) -> anyhow::Result<ReasoningTtft> {
     let (mut shared, mut reencode) = (Vec::new(), Vec::new());
     let reasoning = params(1, Some(adapter));
-    let reencoding = GenerateParams { adapter_prompt: true, ..reasoning.clone() };
+    let reencoding = GenerateParams {
+        adapter_prompt: true,
+        ..reasoning.clone()
+    };
     for _ in 0..repeat {
         session.reset();
         session

@@ -1,0 +1,24 @@
+// 32-value chunks of an f32 input row shared across lanes (matmul_quant_f32, lora_shrink).
+// With subgroups each of 8 lanes loads one vec4 of the chunk and v32_broadcast hands all 8 to
+// every lane: one load per 8 lanes instead of 8 per lane.
+
+// 32 consecutive values: an x chunk or a dequantised chunk of weights.
+struct V32 {
+    v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>,
+    v4: vec4<f32>, v5: vec4<f32>, v6: vec4<f32>, v7: vec4<f32>,
+}
+
+#if SUBGROUPS
+// Lane i (of each 8) passes vec4 i of the chunk; every lane gets the whole chunk.
+fn v32_broadcast(v: vec4<f32>) -> V32 {
+    return V32(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u),
+               subgroupBroadcast(v, 3u), subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u),
+               subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
+}
+#endif
+
+// acc + Σ a·b, in a fixed order.
+fn v32_dot(a: V32, b: V32, acc: f32) -> f32 {
+    return acc + (((dot(a.v0, b.v0) + dot(a.v1, b.v1)) + (dot(a.v2, b.v2) + dot(a.v3, b.v3)))
+               + ((dot(a.v4, b.v4) + dot(a.v5, b.v5)) + (dot(a.v6, b.v6) + dot(a.v7, b.v7))));
+}
