@@ -134,8 +134,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|&n| engine_runs::synthetic_prompt(n, cfg.vocab_size))
         .collect();
     let first_prompt = &prompts[0];
+    let variants: Vec<_> = [None].into_iter().chain(lora.map(Some)).collect();
     bar.set_message("warm-up");
-    engine_runs::warm_up(&mut session, first_prompt)?;
+    engine_runs::warm_up(&mut session, first_prompt, &variants)?;
     bar.inc(1);
     let mut prefill = Vec::new();
     for p in &prompts {
@@ -145,7 +146,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })?);
     }
     bar.set_message(format!("decode {}", args.gen_tokens));
-    let variants: Vec<_> = [None].into_iter().chain(lora.map(Some)).collect();
     let mut decodes = engine_runs::decode(
         &mut session,
         &gpu,

@@ -70,12 +70,20 @@ fn params(max_tokens: usize, adapter: Option<AdapterId>) -> GenerateParams {
     }
 }
 
-/// One warm-up run (compiles pipelines, touches buffers): prefill `prompt` and decode 2 tokens.
-pub fn warm_up(session: &mut Session<'_>, prompt: &[u32]) -> anyhow::Result<()> {
-    session.reset();
-    session
-        .generate(prompt, &params(2, None), |_| true)
-        .context("warm-up run")?;
+/// One warm-up run per variant (base, adapter on) — compiles pipelines, touches buffers:
+/// prefill `prompt` and decode 2 tokens. Without it the first timed run of a variant pays for
+/// its pipelines (the adapter's shrink, the unfused SwiGLU), which inflated `lora_step_ratio`.
+pub fn warm_up(
+    session: &mut Session<'_>,
+    prompt: &[u32],
+    variants: &[Option<AdapterId>],
+) -> anyhow::Result<()> {
+    for &adapter in variants {
+        session.reset();
+        session
+            .generate(prompt, &params(2, adapter), |_| true)
+            .context("warm-up run")?;
+    }
     Ok(())
 }
 
