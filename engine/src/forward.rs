@@ -23,8 +23,8 @@ use kestrel_kernels::rmsnorm_f32::RmsNorm;
 use kestrel_kernels::rope_kv_append_f16::{KvSegment, RopeKvAppend, RopeKvBuffers};
 use kestrel_kernels::swiglu_f32::Swiglu;
 use kestrel_kernels::{
-    embedding, lora_shrink, matmul, matmul_swiglu, BufferBinding, Epilogue, Gpu, Layout,
-    LoraExpand, Recorder,
+    embedding, lora_shrink, lora_shrink_swiglu, matmul, matmul_swiglu, BufferBinding, Epilogue,
+    Gpu, Layout, LoraExpand, Recorder,
 };
 
 use crate::adapter::{Adapter, LoraGroup};
@@ -172,21 +172,25 @@ impl State {
     }
 }
 
-/// Record the LoRA shrink of one group (`h = x · [A_0; A_1; ..]ᵀ`) and return the epilogue that
-/// adds its expand to the base matmul.
+/// Record the LoRA shrink of one group (`h = x · [A_0; A_1; ..]ᵀ`, or with `swiglu`
+/// `h = swiglu(x) · ..` for x = gate | up) and return the epilogue that adds its expand to the
+/// base matmul.
 fn shrink<'a>(
     rec: &mut Recorder<'_>,
     x: &wgpu::Buffer,
     h: &'a wgpu::Buffer,
     group: Option<(&'a Adapter, &'a LoraGroup)>,
     t: u32,
-    k: u32,
+    swiglu: bool,
 ) -> Result<Option<LoraExpand<'a>>> {
     let Some((adapter, g)) = group else {
         return Ok(None);
     };
-    debug_assert_eq!(g.a.k, k);
-    lora_shrink(rec, x, &g.a, h, t)?;
+    if swiglu {
+        lora_shrink_swiglu(rec, x, &g.a, h, t)?;
+    } else {
+        lora_shrink(rec, x, &g.a, h, t)?;
+    }
     Ok(Some(LoraExpand {
         h,
         h_offset: 0,
@@ -485,7 +489,7 @@ impl Engine {
             k.rmsnorm
                 .encode(rec, &st.x, &layer.input_layernorm, &st.xn, t, hidden, eps)?;
             prof.step(rec, "rmsnorm")?;
-            let qkv_lora = shrink(rec, &st.xn, &st.h, group(|l| &l.qkv), t, hidden)?;
+            let qkv_lora = shrink(rec, &st.xn, &st.h, group(|l| &l.qkv), t, false)?;
             let ep = Epilogue {
                 bias: layer.qkv_bias.as_ref(),
                 lora: qkv_lora,
@@ -509,7 +513,7 @@ impl Engine {
             prof.step(rec, "rope_kv_append")?;
             attend(rec, lkv)?; // attn: [T, H·D]
             prof.step(rec, "attention")?;
-            let o_lora = shrink(rec, &st.attn, &st.h, group(|l| &l.o), t, dims.h * dims.d)?;
+            let o_lora = shrink(rec, &st.attn, &st.h, group(|l| &l.o), t, false)?;
             let residual = Epilogue {
                 accumulate: true,
                 lora: o_lora,
@@ -527,7 +531,7 @@ impl Engine {
                 eps,
             )?;
             prof.step(rec, "rmsnorm")?;
-            let gu_lora = shrink(rec, &st.xn, &st.h, group(|l| &l.gate_up), t, hidden)?;
+            let gu_lora = shrink(rec, &st.xn, &st.h, group(|l| &l.gate_up), t, false)?;
             let ep = Epilogue {
                 lora: gu_lora,
                 ..Epilogue::default()
@@ -538,20 +542,22 @@ impl Engine {
                 layer.down_proj.layout,
                 Layout::W4 { .. } | Layout::W8 { .. }
             );
-            let down_adapter = ll.is_some_and(|(_, l)| l.down.is_some());
-            if quantized && !down_adapter {
-                // The down projection reads silu(gate) · up itself: no SwiGLU pass.
+            if quantized {
+                // The down projection and its LoRA shrink read silu(gate) · up themselves: no
+                // SwiGLU pass.
+                let down_lora = shrink(rec, &st.gu, &st.h, group(|l| &l.down), t, true)?;
                 let residual = Epilogue {
                     accumulate: true,
+                    lora: down_lora,
                     ..Epilogue::default()
                 };
                 matmul_swiglu(rec, &layer.down_proj, &st.gu, &st.x, t, &residual)?;
             // x += swiglu(gu) · downᵀ
             } else {
-                // The LoRA shrink (and the F16/F32 kernels) need the activation itself.
+                // The F16/F32 kernels need the activation itself.
                 k.swiglu.encode(rec, &st.gu, &st.act, t, inter)?; // act: [T, I]
                 prof.step(rec, "swiglu")?;
-                let down_lora = shrink(rec, &st.act, &st.h, group(|l| &l.down), t, inter)?;
+                let down_lora = shrink(rec, &st.act, &st.h, group(|l| &l.down), t, false)?;
                 let residual = Epilogue {
                     accumulate: true,
                     lora: down_lora,

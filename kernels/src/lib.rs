@@ -17,7 +17,7 @@ pub mod matvec_f32_f32;
 pub mod roofline_probe;
 
 pub use embedding::embedding;
-pub use lora_shrink::{lora_shrink, LoraA};
+pub use lora_shrink::{lora_shrink, lora_shrink_swiglu, LoraA};
 pub use matmul::{matmul, matmul_swiglu, Epilogue, LoraB, LoraExpand};
 pub use matrix::{BlockData, HostMatrix, Layout, Matrix, RowBlock};
 pub use roofline_probe::{measure_read_bandwidth, ProbeResult};

@@ -2,7 +2,8 @@
 // LoRA A matrices, [ΣR, K] f16 in a texture (LoraA: row `row` is ceil(K/8) texels of 8 f16,
 // zero padded). One row per lane, NCOL ≤ 4 columns per invocation (workgroup_id.y = column
 // quad). Each 32-value x chunk is loaded once per 8 lanes with subgroups (x32.wgsl) and dotted
-// with the row's 4 texels; a K % 32 tail goes 4 values at a time.
+// with the row's 4 texels; a K % 32 tail goes 4 values at a time. GLU: x is [T, 2K] gate | up
+// and the input is silu(gate) · up (the down projection's shrink without a SwiGLU pass).
 struct Params {
     k: u32,     // K (multiple of 4)
     t: u32,     // columns T
@@ -18,6 +19,7 @@ struct Params {
 
 override NCOL: u32 = 1u;  // columns per invocation (1..=4)
 override WG: u32 = 64u;
+override GLU: bool = false;
 
 // The 8 f16 of texel e as two vec4s.
 fn a_texel(e: u32) -> V32h {
@@ -40,11 +42,19 @@ fn a_chunk(e: u32) -> V32 {
     return V32(t0.lo, t0.hi, t1.lo, t1.hi, t2.lo, t2.hi, t3.lo, t3.hi);
 }
 
+// The input vec4 at index i of an x row.
+fn x_vec(i: u32) -> vec4<f32> {
+    if (GLU) {
+        return silu_mul(x[i], x[i + p.k / 4u]);
+    }
+    return x[i];
+}
+
 fn x_chunk(b: u32, lane: u32) -> V32 {
 #if SUBGROUPS
-    return v32_broadcast(x[b + (lane & 7u)]);
+    return v32_broadcast(x_vec(b + (lane & 7u)));
 #else
-    return V32(x[b], x[b + 1u], x[b + 2u], x[b + 3u], x[b + 4u], x[b + 5u], x[b + 6u], x[b + 7u]);
+    return V32(x_vec(b), x_vec(b + 1u), x_vec(b + 2u), x_vec(b + 3u), x_vec(b + 4u), x_vec(b + 5u), x_vec(b + 6u), x_vec(b + 7u));
 #endif
 }
 
@@ -62,7 +72,8 @@ fn lora_shrink(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let e0 = min(row, p.rows - 1u) * ((p.k + 7u) / 8u);
     let col0 = wg.y * NCOL;
     let kv = p.k / 4u;
-    let xb = vec4<u32>(col0, min(col0 + 1u, p.t - 1u), min(col0 + 2u, p.t - 1u), min(col0 + 3u, p.t - 1u)) * kv;
+    let xrow = select(kv, 2u * kv, GLU);  // vec4s per x row
+    let xb = vec4<u32>(col0, min(col0 + 1u, p.t - 1u), min(col0 + 2u, p.t - 1u), min(col0 + 3u, p.t - 1u)) * xrow;
     var acc = vec4<f32>(0.0);
     let nchunks = p.k / 32u;
     for (var j = 0u; j < nchunks; j = j + 1u) {
@@ -82,15 +93,15 @@ fn lora_shrink(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     for (var v = 8u * nchunks; v < kv; v = v + 1u) {
         let t = a_texel(e0 + v / 2u);
         let w = select(t.lo, t.hi, (v & 1u) == 1u);
-        acc.x = acc.x + dot(w, x[xb.x + v]);
+        acc.x = acc.x + dot(w, x_vec(xb.x + v));
         if (NCOL > 1u) {
-            acc.y = acc.y + dot(w, x[xb.y + v]);
+            acc.y = acc.y + dot(w, x_vec(xb.y + v));
         }
         if (NCOL > 2u) {
-            acc.z = acc.z + dot(w, x[xb.z + v]);
+            acc.z = acc.z + dot(w, x_vec(xb.z + v));
         }
         if (NCOL > 3u) {
-            acc.w = acc.w + dot(w, x[xb.w + v]);
+            acc.w = acc.w + dot(w, x_vec(xb.w + v));
         }
     }
     if (row >= p.rows) {

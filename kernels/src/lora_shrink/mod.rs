@@ -12,6 +12,9 @@
 //! group's few rows still spread over the cores, else 64), `workgroup_id.y` = quad of
 //! `NCOL = min(T, 4)` columns. Each 32-value x chunk is loaded once per 8 lanes and broadcast
 //! with subgroups (`wgsl/x32.wgsl`, as in `matmul_quant_f32`). f32 accumulation.
+//! [`lora_shrink_swiglu`]: the same with `x = [T, 2K]` gate | up rows, reading
+//! `silu(gate) · up` (the `swiglu_f32` formula, equal up to f32 rounding) — the down
+//! projection's shrink without a SwiGLU pass.
 //! Limits: K a multiple of 4 (x is read as vec4), T ≤ 4 · 65,535.
 //! Tolerance: normalised MSE ≤ 5e-4 vs [`reference::lora_shrink_ref`] (typically ~1e-13).
 
@@ -70,6 +73,28 @@ pub fn lora_shrink(
     h: &wgpu::Buffer,
     t: u32,
 ) -> Result<(), KernelError> {
+    record(rec, x, a, h, t, false)
+}
+
+/// Records `h = swiglu(gu) · Aᵀ` for `gu = [T, 2K]` gate | up (see the module contract).
+pub fn lora_shrink_swiglu(
+    rec: &mut Recorder<'_>,
+    gu: &wgpu::Buffer,
+    a: &LoraA,
+    h: &wgpu::Buffer,
+    t: u32,
+) -> Result<(), KernelError> {
+    record(rec, gu, a, h, t, true)
+}
+
+fn record(
+    rec: &mut Recorder<'_>,
+    x: &wgpu::Buffer,
+    a: &LoraA,
+    h: &wgpu::Buffer,
+    t: u32,
+    glu: bool,
+) -> Result<(), KernelError> {
     let k = a.k;
     if !k.is_multiple_of(4) {
         return Err(KernelError::Shape(format!(
@@ -79,7 +104,7 @@ pub fn lora_shrink(
     if t == 0 {
         return Ok(());
     }
-    let (tt, kk) = (u64::from(t), u64::from(k));
+    let (tt, kk) = (u64::from(t), u64::from(k) * if glu { 2 } else { 1 });
     if x.size() < tt * kk * 4 || h.size() < tt * u64::from(a.rows) * 4 {
         return Err(KernelError::Shape(format!(
             "x ({} B) or h ({} B) too small for T={t}, K={k}, ΣR={}",
@@ -95,7 +120,11 @@ pub fn lora_shrink(
         ID,
         SRC,
         ID,
-        &[("NCOL", f64::from(ncol)), ("WG", f64::from(wg))],
+        &[
+            ("NCOL", f64::from(ncol)),
+            ("WG", f64::from(wg)),
+            ("GLU", f64::from(u8::from(glu))),
+        ],
     )?;
     let params = Params {
         k,

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 
 use super::reference::lora_shrink_ref;
-use super::{lora_shrink, LoraA};
+use super::{lora_shrink, lora_shrink_swiglu, LoraA};
 use crate::matmul::tests::{round_f16, Rng};
 use crate::test_util::{both_modes, cases, f16_bytes, f32_bytes, gpu, nmse};
 use crate::{KernelError, Recorder};
@@ -36,6 +36,33 @@ proptest! {
             let got = g.read::<f32>(&h, 0, want.len()).unwrap();
             let e = nmse(&got, &want);
             prop_assert!(e < 5e-4, "nmse {e:e} (f16={})", g.has_f16());
+        }
+    }
+}
+
+/// The SwiGLU-input variant equals the swiglu reference followed by the plain shrink.
+#[test]
+fn swiglu_input_matches_reference() {
+    let mut rng = Rng(31);
+    for (k, r, t) in [(96usize, 16usize, 1usize), (100, 8, 3), (64, 24, 6)] {
+        let gu = rng.vec(t * 2 * k);
+        let a = round_f16(&rng.vec(r * k));
+        let act = crate::swiglu_f32::reference::swiglu(&gu, k);
+        let want = lora_shrink_ref(&act, &[&a], &[r], t, k);
+        for g in both_modes() {
+            let gub = g.upload("gu", &f32_bytes(&gu)).unwrap();
+            let ab = LoraA::upload(&g, k as u32, &[&f16_bytes(&a)]).unwrap();
+            let h = g.zeros("h", (want.len() * 4) as u64).unwrap();
+            let mut rec = Recorder::new(&g);
+            lora_shrink_swiglu(&mut rec, &gub, &ab, &h, t as u32).unwrap();
+            rec.submit_and_wait().unwrap();
+            let got = g.read::<f32>(&h, 0, want.len()).unwrap();
+            let e = nmse(&got, &want);
+            assert!(
+                e < 1e-9,
+                "K={k} R={r} T={t}: nmse {e:e} (f16={})",
+                g.has_f16()
+            );
         }
     }
 }

@@ -20,9 +20,7 @@ override GLU: bool = false;  // x is [T, 2K] gate | up; the input is silu(gate) 
 // The input vec4 at index i of an x row (GLU: silu(gate) · up, the swiglu_f32 formula).
 fn x_vec(i: u32) -> vec4<f32> {
     if (GLU) {
-        let g = x[i];
-        let u = x[i + p.k / 4u];
-        return g / (1.0 + exp(-g)) * u;
+        return silu_mul(x[i], x[i + p.k / 4u]);
     }
     return x[i];
 }

@@ -2,6 +2,12 @@
 // With subgroups each of 8 lanes loads one vec4 of the chunk and v32_broadcast hands all 8 to
 // every lane: one load per 8 lanes instead of 8 per lane.
 
+// The SwiGLU input silu(g) · u (the swiglu_f32 formula), for kernels that read the MLP's
+// gate | up rows directly.
+fn silu_mul(g: vec4<f32>, u: vec4<f32>) -> vec4<f32> {
+    return g / (1.0 + exp(-g)) * u;
+}
+
 // 32 consecutive values: an x chunk or a dequantised chunk of weights.
 struct V32 {
     v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>,
