@@ -139,6 +139,9 @@ impl State {
         let c = &engine.config;
         let gpu = &engine.gpu;
         let f = |n: usize| (n.max(1) * 4) as u64;
+        // Matmul inputs: at least the uniform x window, so decode steps read x through it on CPU
+        // adapters (Gpu::x_binding).
+        let fx = |n: usize| f(n).max(kestrel_kernels::UNIFORM_X_BYTES);
         let qkv_w = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim;
         let d = c.head_dim;
         // HF: inv_freq = 1 / theta^(arange(0, D, 2) / D), in f32.
@@ -151,17 +154,17 @@ impl State {
             positions: gpu.zeros("positions", f(t_max))?,
             inv_freq: gpu.upload("inv_freq", bytemuck::cast_slice(&inv_freq))?,
             x: gpu.zeros("x", f(t_max * c.hidden_size))?,
-            xn: gpu.zeros("xn", f(t_max * c.hidden_size))?,
+            xn: gpu.zeros("xn", fx(t_max * c.hidden_size))?,
             qkv: gpu.zeros("qkv", f(t_max * qkv_w))?,
-            attn: gpu.zeros("attn", f(t_max * c.num_attention_heads * d))?,
-            gu: gpu.zeros("gu", f(t_max * 2 * c.intermediate_size))?,
-            act: gpu.zeros("act", f(t_max * c.intermediate_size))?,
+            attn: gpu.zeros("attn", fx(t_max * c.num_attention_heads * d))?,
+            gu: gpu.zeros("gu", fx(t_max * 2 * c.intermediate_size))?,
+            act: gpu.zeros("act", fx(t_max * c.intermediate_size))?,
             h: gpu.zeros(
                 "lora_h",
                 f(t_max * 3 * kestrel_kernels::lora_shrink::MAX_RANK as usize),
             )?,
             last: gpu.zeros("last", f(LOGIT_ROWS * c.hidden_size))?,
-            last_n: gpu.zeros("last_n", f(LOGIT_ROWS * c.hidden_size))?,
+            last_n: gpu.zeros("last_n", fx(LOGIT_ROWS * c.hidden_size))?,
             logits: gpu.zeros("logits", f(LOGIT_ROWS * c.vocab_size))?,
             logit_rows: 0,
             profiler: Profiler::new(),

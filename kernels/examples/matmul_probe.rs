@@ -101,9 +101,10 @@ fn main() {
             if only.is_some_and(|o| o != t) {
                 continue;
             }
-            let xs: Vec<f32> = (0..t * k)
+            let mut xs: Vec<f32> = (0..t * k)
                 .map(|_| (next() % 2000) as f32 / 1000.0 - 1.0)
                 .collect();
+            xs.resize(xs.len().max(16384), 0.0);
             let x = gpu.upload("x", bytemuck::cast_slice(&xs)).expect("x");
             let y = gpu.zeros("y", u64::from(t * m) * 4).expect("y");
             let hs: Vec<f32> = (0..t * rank.max(1))

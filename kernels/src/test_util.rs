@@ -15,6 +15,7 @@ fn open(disable_f16: bool) -> Arc<Gpu> {
         adapter: None,
         disable_f16,
         disable_subgroups: disable_f16,
+        disable_uniform_x: disable_f16,
     }) {
         Ok(g) => Arc::new(g),
         Err(e) => panic!(
@@ -32,6 +33,17 @@ pub fn gpu() -> Arc<Gpu> {
 /// The shared device forced to the packed-u32 f16 fallback and the no-subgroup load paths.
 pub fn gpu_packed() -> Arc<Gpu> {
     Arc::clone(GPU_PACKED.get_or_init(|| open(true)))
+}
+
+/// `v` as f32 bytes zero-padded to the uniform x window, so kernels on `gpu()` read it through
+/// the window (`Gpu::x_binding`) and on `gpu_packed()` through storage: tests cover both.
+pub fn x_bytes(v: &[f32]) -> Vec<u8> {
+    let mut b = f32_bytes(v);
+    b.resize(
+        b.len().max(crate::runtime::gpu::UNIFORM_X_BYTES as usize),
+        0,
+    );
+    b
 }
 
 /// Both f16 modes (the f16 one only counts as distinct when the adapter has shader-f16).

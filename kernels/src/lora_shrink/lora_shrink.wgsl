@@ -11,7 +11,6 @@ struct Params {
     _pad: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;  // [T, K] f32
 @group(0) @binding(2) var<storage, read_write> h: array<f32>;  // [T, ΣR] f32
 @group(0) @binding(3) var a: texture_2d<u32>;                  // [ΣR, K] f16 (LoraA)
 #include "qtex.wgsl"

@@ -22,7 +22,7 @@ pub mod reference;
 #[cfg(test)]
 mod tests;
 
-use crate::{BufferBinding, KernelError, Recorder};
+use crate::{KernelError, Recorder};
 
 /// Kernel id = file = entry point.
 pub const ID: &str = "lora_shrink";
@@ -116,7 +116,8 @@ fn record(
     let gpu = rec.gpu();
     let wg: u32 = if gpu.is_cpu() { 8 } else { 64 };
     let ncol = t.min(4);
-    let pipe = gpu.pipeline(
+    let (xb, x_uniform) = gpu.x_binding(x, tt * kk * 4);
+    let pipe = gpu.pipeline_x(
         ID,
         SRC,
         ID,
@@ -125,6 +126,7 @@ fn record(
             ("WG", f64::from(wg)),
             ("GLU", f64::from(u8::from(glu))),
         ],
+        x_uniform,
     )?;
     let params = Params {
         k,
@@ -135,7 +137,7 @@ fn record(
     rec.dispatch_with_textures(
         &pipe,
         &params,
-        &[BufferBinding::from(x), h.into()],
+        &[xb, h.into()],
         3,
         &[&a.view],
         [a.rows.div_ceil(wg), t.div_ceil(ncol), 1],

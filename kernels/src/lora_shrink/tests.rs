@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use super::reference::lora_shrink_ref;
 use super::{lora_shrink, lora_shrink_swiglu, LoraA};
 use crate::matmul::tests::{round_f16, Rng};
-use crate::test_util::{both_modes, cases, f16_bytes, f32_bytes, gpu, nmse};
+use crate::test_util::{both_modes, cases, f16_bytes, gpu, nmse, x_bytes};
 use crate::{KernelError, Recorder};
 
 proptest! {
@@ -25,7 +25,7 @@ proptest! {
         let a_refs: Vec<&[f32]> = a.iter().map(|v| v.as_slice()).collect();
         let want = lora_shrink_ref(&x, &a_refs, &ranks, t, k);
         for g in both_modes() {
-            let xb = g.upload("x", &f32_bytes(&x)).unwrap();
+            let xb = g.upload("x", &x_bytes(&x)).unwrap();
             let bytes: Vec<Vec<u8>> = a.iter().map(|v| f16_bytes(v)).collect();
             let parts: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
             let ab = LoraA::upload(&g, k as u32, &parts).unwrap();
@@ -50,7 +50,7 @@ fn swiglu_input_matches_reference() {
         let act = crate::swiglu_f32::reference::swiglu(&gu, k);
         let want = lora_shrink_ref(&act, &[&a], &[r], t, k);
         for g in both_modes() {
-            let gub = g.upload("gu", &f32_bytes(&gu)).unwrap();
+            let gub = g.upload("gu", &x_bytes(&gu)).unwrap();
             let ab = LoraA::upload(&g, k as u32, &[&f16_bytes(&a)]).unwrap();
             let h = g.zeros("h", (want.len() * 4) as u64).unwrap();
             let mut rec = Recorder::new(&g);

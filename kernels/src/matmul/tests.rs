@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::reference::{dequant, matmul_ref, RefLora};
 use super::{matmul, Epilogue, LoraExpand};
 use crate::matrix::{HostMatrix, Matrix};
-use crate::test_util::{f16_bytes, f32_bytes, gpu, nmse};
+use crate::test_util::{f16_bytes, f32_bytes, gpu, nmse, x_bytes};
 use crate::{Gpu, KernelError, Recorder};
 
 /// Deterministic xorshift generator for test data.
@@ -138,7 +138,7 @@ pub fn run_gpu(
     t: u32,
     ep: &HostEpilogue,
 ) -> Result<Vec<f32>, KernelError> {
-    let xb = g.upload("x", &f32_bytes(x))?;
+    let xb = g.upload("x", &x_bytes(x))?;
     let n = (t * w.m) as usize;
     let yb = match &ep.y0 {
         Some(y0) => g.upload("y", &f32_bytes(y0))?,

@@ -10,7 +10,6 @@
 #include "w4.wgsl"
 #include "w8.wgsl"
 #include "x32.wgsl"
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;  // [T, K] f32, row-major
 
 override NCOL: u32 = 1u;  // columns per invocation (1..=4)
 override WG: u32 = 64u;   // lanes per workgroup (8 rows each)

@@ -52,7 +52,10 @@ pub(crate) fn encode(
     let gpu = rec.gpu();
     let wg: u32 = if gpu.is_cpu() { 8 } else { 64 };
     let ncol = params.t.min(4);
-    let pipe = gpu.pipeline(
+    // x rows read by this dispatch: T × K (GLU: T × 2K) f32 — the uniform window if it fits.
+    let x_bytes = u64::from(params.t) * u64::from(params.k) * 4 * if swiglu { 2 } else { 1 };
+    let (x, x_uniform) = gpu.x_binding(common[0].buffer, x_bytes);
+    let pipe = gpu.pipeline_x(
         ID,
         SRC,
         ID,
@@ -62,11 +65,13 @@ pub(crate) fn encode(
             ("BITS", f64::from(bits)),
             ("GLU", f64::from(u8::from(swiglu))),
         ],
+        x_uniform,
     )?;
+    let bindings = [x, common[1], common[2], common[3]];
     rec.dispatch_with_textures(
         &pipe,
         params,
-        common,
+        &bindings,
         6,
         &[q, scales, mins.as_ref().unwrap_or(scales), lora_b],
         [block.rows.div_ceil(8 * wg), params.t.div_ceil(ncol), 1],

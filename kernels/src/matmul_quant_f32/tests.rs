@@ -150,7 +150,7 @@ fn lora_scale_zero_equals_base() {
 fn fused_swiglu_input_equals_swiglu_then_matmul() {
     use crate::matmul::{matmul, matmul_swiglu, Epilogue};
     use crate::swiglu_f32::Swiglu;
-    use crate::test_util::f32_bytes;
+    use crate::test_util::x_bytes;
     let mut rng = Rng(23);
     for g in both_modes() {
         for (kind, t) in [(Kind::W4Sym, 1u32), (Kind::W4Asym, 6), (Kind::W8, 21)] {
@@ -158,7 +158,7 @@ fn fused_swiglu_input_equals_swiglu_then_matmul() {
             let h = HostData::random(kind, m, k, 32, &mut rng);
             let w = Matrix::upload(&g, &h.host()).unwrap();
             let gu = g
-                .upload("gu", &f32_bytes(&rng.vec((t * 2 * k) as usize)))
+                .upload("gu", &x_bytes(&rng.vec((t * 2 * k) as usize)))
                 .unwrap();
             let act = g.zeros("act", u64::from(t * k) * 4).unwrap();
             let (y1, y2) = (

@@ -8,11 +8,16 @@
 //!   (`GpuOptions::disable_f16` or env `KESTREL_NO_F16=1`), and `subgroup` operations when the
 //!   adapter has them with ≥ 8 lanes and they are not disabled (`GpuOptions::disable_subgroups` or
 //!   env `KESTREL_NO_SUBGROUPS=1`).
+//! - On CPU adapters, kernel inputs that fit [`UNIFORM_X_BYTES`] are read through a uniform
+//!   binding (`#if X_UNIFORM`, [`Gpu::x_binding`]): lavapipe loads uniforms ~8× cheaper per word
+//!   than storage (`examples/load_probe.rs`). Off with `GpuOptions::disable_uniform_x` or env
+//!   `KESTREL_NO_UNIFORM_X=1`.
 //! - Every creation and submission runs inside validation + out-of-memory + internal error scopes
 //!   (`Gpu::scoped`); a captured error is returned as `KernelError`. Errors outside any scope go
 //!   to a non-panicking handler that logs them. Once the device-lost callback fired, every call
 //!   that talks to the device returns `KernelError::DeviceLost`.
-//! - Buffers from `upload`/`zeros` are `STORAGE | COPY_SRC | COPY_DST`, sizes rounded up to 4 B.
+//! - Buffers from `upload`/`zeros` are `STORAGE | UNIFORM | COPY_SRC | COPY_DST` (UNIFORM: any
+//!   of them can be a kernel's uniform x window), sizes rounded up to 4 B.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,6 +32,12 @@ pub const ENV_NO_F16: &str = "KESTREL_NO_F16";
 pub const TEXTURE_WIDTH: u32 = 4096;
 /// Environment variable that turns subgroup operations off when set to `1`.
 pub const ENV_NO_SUBGROUPS: &str = "KESTREL_NO_SUBGROUPS";
+/// Environment variable that turns the uniform x window off when set to `1`.
+pub const ENV_NO_UNIFORM_X: &str = "KESTREL_NO_UNIFORM_X";
+/// Size of the uniform x window (`wgsl/x32.wgsl` declares `array<vec4<f32>, 4096>`): the
+/// WebGPU default `max_uniform_buffer_binding_size`. A buffer must be at least this long to be
+/// bound as one; the engine sizes its activation buffers so.
+pub const UNIFORM_X_BYTES: u64 = 65536;
 
 /// How to open the GPU.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +50,9 @@ pub struct GpuOptions {
     /// Do not use subgroup operations even if the adapter has them (also env
     /// `KESTREL_NO_SUBGROUPS=1`); kernels then take their per-lane load paths.
     pub disable_subgroups: bool,
+    /// Do not read kernel inputs through the uniform x window on CPU adapters (also env
+    /// `KESTREL_NO_UNIFORM_X=1`); kernels then read x from storage.
+    pub disable_uniform_x: bool,
 }
 
 /// Counters for `kestrel bench`.
@@ -72,6 +86,7 @@ pub struct Gpu {
     limits: wgpu::Limits,
     f16: bool,
     subgroups: bool,
+    uniform_x: bool,
     lost: Arc<Mutex<Option<String>>>,
     pub(crate) pipelines: PipelineCache,
     pub(crate) counters: Counters,
@@ -102,6 +117,12 @@ impl Gpu {
         let subgroups = !no_subgroups
             && adapter.features().contains(wgpu::Features::SUBGROUP)
             && info.subgroup_min_size >= 8;
+        let uniform_x = info.device_type == wgpu::DeviceType::Cpu
+            && !opts.disable_uniform_x
+            && !std::env::var(ENV_NO_UNIFORM_X)
+                .map(|v| v == "1")
+                .unwrap_or(false)
+            && u64::from(adapter.limits().max_uniform_buffer_binding_size) >= UNIFORM_X_BYTES;
         let mut features = wgpu::Features::empty();
         if f16 {
             features |= wgpu::Features::SHADER_F16;
@@ -163,6 +184,7 @@ impl Gpu {
             dummy,
             dummy_texture,
             subgroups,
+            uniform_x,
             _instance: instance,
             _adapter: adapter,
             device,
@@ -216,6 +238,25 @@ impl Gpu {
     /// Whether kernels are compiled with subgroup operations (`#if SUBGROUPS`).
     pub fn has_subgroups(&self) -> bool {
         self.subgroups
+    }
+    /// The binding for a kernel input `x` (`wgsl/x32.wgsl`, binding 1) of which a dispatch reads
+    /// the first `needed` bytes, and whether it is the uniform x window (compile the kernel with
+    /// `X_UNIFORM`): on CPU adapters, when `x` starts at offset 0, has UNIFORM usage, is at least
+    /// [`UNIFORM_X_BYTES`] long and `needed` fits the window. Else `x` itself as storage.
+    pub fn x_binding<'a>(
+        &self,
+        x: &'a wgpu::Buffer,
+        needed: u64,
+    ) -> (crate::BufferBinding<'a>, bool) {
+        if self.uniform_x
+            && needed <= UNIFORM_X_BYTES
+            && x.size() >= UNIFORM_X_BYTES
+            && x.usage().contains(wgpu::BufferUsages::UNIFORM)
+        {
+            (crate::BufferBinding::range(x, 0, UNIFORM_X_BYTES), true)
+        } else {
+            (x.into(), false)
+        }
     }
     /// Whether naga's runtime bounds checks are compiled into kernels (default yes; env
     /// `KESTREL_SHADER_CHECKS=0` turns them off for benchmarking).
@@ -488,7 +529,10 @@ impl Gpu {
 }
 
 fn storage_usage() -> wgpu::BufferUsages {
-    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
+    wgpu::BufferUsages::STORAGE
+        | wgpu::BufferUsages::UNIFORM
+        | wgpu::BufferUsages::COPY_SRC
+        | wgpu::BufferUsages::COPY_DST
 }
 
 #[cfg(test)]

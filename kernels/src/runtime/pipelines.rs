@@ -1,4 +1,5 @@
-//! Compute-pipeline cache keyed by (kernel, entry point, override constants, f16 mode, subgroups).
+//! Compute-pipeline cache keyed by (kernel, entry point, override constants, f16 mode, subgroups,
+//! uniform x).
 //!
 //! Contract: `Gpu::pipeline` preprocesses the source (see `preprocess`), compiles it inside error
 //! scopes (a WGSL error is `KernelError::Validation` naming the kernel) and returns the same
@@ -21,6 +22,7 @@ struct Key {
     consts: Vec<(String, u64)>,
     f16: bool,
     subgroups: bool,
+    x_uniform: bool,
 }
 
 /// The cache owned by a `Gpu`.
@@ -39,6 +41,19 @@ impl Gpu {
         entry: &str,
         consts: &[(&str, f64)],
     ) -> Result<Arc<wgpu::ComputePipeline>, KernelError> {
+        self.pipeline_x(kernel, src, entry, consts, false)
+    }
+
+    /// [`Gpu::pipeline`] with `x_uniform`: the source's `#if X_UNIFORM` blocks on (the uniform x
+    /// window of [`Gpu::x_binding`]).
+    pub fn pipeline_x(
+        &self,
+        kernel: &'static str,
+        src: &'static str,
+        entry: &str,
+        consts: &[(&str, f64)],
+        x_uniform: bool,
+    ) -> Result<Arc<wgpu::ComputePipeline>, KernelError> {
         let key = Key {
             kernel,
             entry: entry.to_string(),
@@ -48,6 +63,7 @@ impl Gpu {
                 .collect(),
             f16: self.has_f16(),
             subgroups: self.has_subgroups(),
+            x_uniform,
         };
         let lock_err = || KernelError::Internal("pipeline cache lock poisoned".into());
         if let Some(p) = self.pipelines.map.lock().map_err(|_| lock_err())?.get(&key) {
@@ -56,6 +72,7 @@ impl Gpu {
         let flags = ShaderFlags {
             f16: self.has_f16(),
             subgroups: self.has_subgroups(),
+            x_uniform,
         };
         let code = preprocess(kernel, src, flags)?;
         let device = self.device();

@@ -4,8 +4,9 @@
 //! error, so typos fail loudly):
 //! - `#include "name.wgsl"` — splices a helper from `kernels/src/wgsl/` (each at most once per
 //!   kernel; includes may nest).
-//! - `#if F16` / `#if !F16` / `#if SUBGROUPS` / `#if !SUBGROUPS` / `#else` / `#endif` —
-//!   conditional blocks on the f16 mode and on subgroup support (nestable).
+//! - `#if F16` / `#if !F16` / `#if SUBGROUPS` / `#if !SUBGROUPS` / `#if X_UNIFORM` /
+//!   `#if !X_UNIFORM` / `#else` / `#endif` — conditional blocks on the f16 mode, on subgroup
+//!   support and on the uniform x window (nestable).
 //! - `#storage_f16 <binding> <name> <read|read_write>` — declares an f16 array at
 //!   `@group(0) @binding(<binding>)` and its accessors, so kernels never see the storage type:
 //!   `<name>_at(i) -> f32` (element i), `<name>_pair(j) -> vec2<f32>` (elements 2j, 2j+1),
@@ -39,6 +40,8 @@ pub struct ShaderFlags {
     pub f16: bool,
     /// The device has subgroup operations (`subgroupBroadcast`, ...) with subgroups of ≥ 8 lanes.
     pub subgroups: bool,
+    /// x (binding 1) is the uniform window (`Gpu::x_binding`), not a storage array.
+    pub x_uniform: bool,
 }
 
 /// Expands all directives of `src` (kernel id `kernel`, for error messages).
@@ -93,6 +96,8 @@ fn expand(
                     ["!F16"] => !flags.f16,
                     ["SUBGROUPS"] => flags.subgroups,
                     ["!SUBGROUPS"] => !flags.subgroups,
+                    ["X_UNIFORM"] => flags.x_uniform,
+                    ["!X_UNIFORM"] => !flags.x_uniform,
                     _ => {
                         return Err(err(
                             kernel,
@@ -203,6 +208,7 @@ mod tests {
             ShaderFlags {
                 f16: true,
                 subgroups: false,
+                x_uniform: false,
             },
         )
         .unwrap();
@@ -212,6 +218,7 @@ mod tests {
             ShaderFlags {
                 f16: false,
                 subgroups: false,
+                x_uniform: false,
             },
         )
         .unwrap();
@@ -228,7 +235,8 @@ mod tests {
                 src,
                 ShaderFlags {
                     f16: true,
-                    subgroups: false
+                    subgroups: false,
+                    x_uniform: false,
                 }
             )
             .unwrap(),
@@ -240,7 +248,8 @@ mod tests {
                 src,
                 ShaderFlags {
                     f16: false,
-                    subgroups: false
+                    subgroups: false,
+                    x_uniform: false,
                 }
             )
             .unwrap(),
@@ -257,6 +266,7 @@ mod tests {
             ShaderFlags {
                 f16: false,
                 subgroups: false,
+                x_uniform: false,
             },
         )
         .unwrap();
@@ -266,7 +276,8 @@ mod tests {
             "#include \"nope.wgsl\"\n",
             ShaderFlags {
                 f16: false,
-                subgroups: false
+                subgroups: false,
+                x_uniform: false,
             }
         )
         .is_err());
@@ -275,7 +286,8 @@ mod tests {
             "#iff F16\n",
             ShaderFlags {
                 f16: false,
-                subgroups: false
+                subgroups: false,
+                x_uniform: false,
             }
         )
         .is_err());
@@ -284,7 +296,8 @@ mod tests {
             "#if F16\n",
             ShaderFlags {
                 f16: false,
-                subgroups: false
+                subgroups: false,
+                x_uniform: false,
             }
         )
         .is_err());
@@ -293,7 +306,8 @@ mod tests {
             "#endif\n",
             ShaderFlags {
                 f16: false,
-                subgroups: false
+                subgroups: false,
+                x_uniform: false,
             }
         )
         .is_err());
@@ -302,7 +316,8 @@ mod tests {
             "#storage_f16 x s read\n",
             ShaderFlags {
                 f16: false,
-                subgroups: false
+                subgroups: false,
+                x_uniform: false,
             }
         )
         .is_err());
@@ -317,6 +332,7 @@ mod tests {
             ShaderFlags {
                 f16: true,
                 subgroups: false,
+                x_uniform: false,
             },
         )
         .unwrap();
@@ -326,6 +342,7 @@ mod tests {
             ShaderFlags {
                 f16: false,
                 subgroups: false,
+                x_uniform: false,
             },
         )
         .unwrap();

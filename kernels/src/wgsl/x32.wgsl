@@ -2,6 +2,15 @@
 // With subgroups each of 8 lanes loads one vec4 of the chunk and v32_broadcast hands all 8 to
 // every lane: one load per 8 lanes instead of 8 per lane.
 
+// x: [T, K] f32 rows (or [T, 2K] gate | up) at binding 1. With X_UNIFORM (CPU adapters, inputs
+// ≤ 64 KiB: Gpu::x_binding) it is read through a uniform binding, ~8× cheaper per word than a
+// storage load on lavapipe.
+#if X_UNIFORM
+@group(0) @binding(1) var<uniform> x: array<vec4<f32>, 4096>;
+#else
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+#endif
+
 // The SwiGLU input silu(g) · u (the swiglu_f32 formula), for kernels that read the MLP's
 // gate | up rows directly.
 fn silu_mul(g: vec4<f32>, u: vec4<f32>) -> vec4<f32> {
