@@ -122,7 +122,7 @@ impl Gpu {
             && !std::env::var(ENV_NO_UNIFORM_X)
                 .map(|v| v == "1")
                 .unwrap_or(false)
-            && u64::from(adapter.limits().max_uniform_buffer_binding_size) >= UNIFORM_X_BYTES;
+            && adapter.limits().max_uniform_buffer_binding_size >= UNIFORM_X_BYTES;
         let mut features = wgpu::Features::empty();
         if f16 {
             features |= wgpu::Features::SHADER_F16;
