@@ -180,6 +180,7 @@ impl State {
 /// base matmul.
 fn shrink<'a>(
     rec: &mut Recorder<'_>,
+    prof: &mut Profiler,
     x: &wgpu::Buffer,
     h: &'a wgpu::Buffer,
     group: Option<(&'a Adapter, &'a LoraGroup)>,
@@ -194,6 +195,7 @@ fn shrink<'a>(
     } else {
         lora_shrink(rec, x, &g.a, h, t)?;
     }
+    prof.step(rec, "lora_shrink")?;
     Ok(Some(LoraExpand {
         h,
         h_offset: 0,
@@ -492,7 +494,7 @@ impl Engine {
             k.rmsnorm
                 .encode(rec, &st.x, &layer.input_layernorm, &st.xn, t, hidden, eps)?;
             prof.step(rec, "rmsnorm")?;
-            let qkv_lora = shrink(rec, &st.xn, &st.h, group(|l| &l.qkv), t, false)?;
+            let qkv_lora = shrink(rec, prof, &st.xn, &st.h, group(|l| &l.qkv), t, false)?;
             let ep = Epilogue {
                 bias: layer.qkv_bias.as_ref(),
                 lora: qkv_lora,
@@ -516,7 +518,7 @@ impl Engine {
             prof.step(rec, "rope_kv_append")?;
             attend(rec, lkv)?; // attn: [T, H·D]
             prof.step(rec, "attention")?;
-            let o_lora = shrink(rec, &st.attn, &st.h, group(|l| &l.o), t, false)?;
+            let o_lora = shrink(rec, prof, &st.attn, &st.h, group(|l| &l.o), t, false)?;
             let residual = Epilogue {
                 accumulate: true,
                 lora: o_lora,
@@ -534,7 +536,7 @@ impl Engine {
                 eps,
             )?;
             prof.step(rec, "rmsnorm")?;
-            let gu_lora = shrink(rec, &st.xn, &st.h, group(|l| &l.gate_up), t, false)?;
+            let gu_lora = shrink(rec, prof, &st.xn, &st.h, group(|l| &l.gate_up), t, false)?;
             let ep = Epilogue {
                 lora: gu_lora,
                 ..Epilogue::default()
@@ -548,7 +550,7 @@ impl Engine {
             if quantized {
                 // The down projection and its LoRA shrink read silu(gate) · up themselves: no
                 // SwiGLU pass.
-                let down_lora = shrink(rec, &st.gu, &st.h, group(|l| &l.down), t, true)?;
+                let down_lora = shrink(rec, prof, &st.gu, &st.h, group(|l| &l.down), t, true)?;
                 let residual = Epilogue {
                     accumulate: true,
                     lora: down_lora,
@@ -560,7 +562,7 @@ impl Engine {
                 // The F16/F32 kernels need the activation itself.
                 k.swiglu.encode(rec, &st.gu, &st.act, t, inter)?; // act: [T, I]
                 prof.step(rec, "swiglu")?;
-                let down_lora = shrink(rec, &st.act, &st.h, group(|l| &l.down), t, false)?;
+                let down_lora = shrink(rec, prof, &st.act, &st.h, group(|l| &l.down), t, false)?;
                 let residual = Epilogue {
                     accumulate: true,
                     lora: down_lora,

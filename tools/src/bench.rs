@@ -15,8 +15,9 @@
 //! `engine_paths`, `host_bw`, `model_bytes`, `sysmem`; the JSON schema is in `report`.
 //!
 //! With `--adapter`, the LoRA adapter is loaded and decode runs alternate between the base and
-//! the adapter on (`Mode::Reasoning`); `lora_step_ratio` = median step (on) / median step (off),
-//! beside `lora_bytes_ratio` = adapter bytes / base weight bytes.
+//! the adapter on (`Mode::Reasoning`); `lora_step_ratio` = the median over repeats of
+//! step (on) / step (off) of the same repeat (adjacent runs, so slow drift on a noisy machine
+//! cancels), beside `lora_bytes_ratio` = adapter bytes / base weight bytes.
 
 mod engine_paths;
 mod engine_runs;
@@ -245,9 +246,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         rss_bytes,
         path_step_ratio: paths.iter().map(|p| (p.n, p.ratio)).collect(),
         path_step_source: "engine",
-        lora_step_ratio: lora_decode
-            .as_ref()
-            .map(|l| l.step_ms.median / decode.step_ms.median),
+        // Median of per-repeat ratios: the base and adapter runs of a repeat are adjacent in
+        // time, so a noisy machine's slow drift cancels (a ratio of medians does not).
+        lora_step_ratio: lora_decode.as_ref().and_then(|l| {
+            let ratios: Vec<f64> = l
+                .step_runs
+                .iter()
+                .zip(&decode.step_runs)
+                .map(|(on, off)| on / off)
+                .collect();
+            stats::Summary::of(&ratios).map(|s| s.median)
+        }),
         lora_bytes_ratio: lora_info
             .as_ref()
             .map(|a| a.2 as f64 / engine.weight_bytes() as f64),

@@ -43,6 +43,8 @@ pub struct DecodeResult {
     pub tok_s: Summary,
     /// Milliseconds per decode step (from the same runs).
     pub step_ms: Summary,
+    /// The runs' step times in run order (run i of every variant is adjacent in time).
+    pub step_runs: Vec<f64>,
     pub dispatches_per_token: f64,
     pub submits_per_token: f64,
 }
@@ -215,6 +217,7 @@ pub fn decode(
                 gen_tokens: gen,
                 tok_s: Summary::of(&acc.rate).context("no finite decode time")?,
                 step_ms: Summary::of(&acc.step).context("no finite decode time")?,
+                step_runs: acc.step.clone(),
                 dispatches_per_token: per(acc.dispatches),
                 submits_per_token: per(acc.submits),
             })

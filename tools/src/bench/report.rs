@@ -12,7 +12,7 @@
 //! (peak resident set of the process before the roofline probes; null without /proc),
 //! `path_step_ratio` (object keyed by N: lockstep decode step of N paths over one shared prompt /
 //! step of 1 path; `path_step_source` = `engine`: `Session::generate_paths`), and, only when `--adapter`
-//! was given, `lora_step_ratio` (median decode step adapter on / off), `lora_bytes_ratio`
+//! was given, `lora_step_ratio` (median over repeats of decode step adapter on / off), `lora_bytes_ratio`
 //! (adapter / base weight bytes), `ttft_reasoning_shared_ms` / `ttft_reasoning_reencode_ms` (time
 //! to the first reasoning token after a chat request on the same prompt, with KV sharing / with
 //! the prompt re-encoded by the adapter) and the `lora` and `reasoning_ttft` detail objects. Detail objects: `model`, `device`,
