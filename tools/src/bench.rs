@@ -211,6 +211,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let decode_tok_s = decode.tok_s.median;
     let achieved_gb_s = bytes_per_token as f64 * decode_tok_s / 1e9;
     let info = gpu.adapter_info();
+    let lora_ratios: Vec<f64> = lora_decode
+        .as_ref()
+        .map(|l| {
+            l.step_runs
+                .iter()
+                .zip(&decode.step_runs)
+                .map(|(on, off)| on / off)
+                .collect()
+        })
+        .unwrap_or_default();
     let lora_info = match lora {
         Some(id) => {
             let a = engine.adapter(id)?;
@@ -248,15 +258,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         path_step_source: "engine",
         // Median of per-repeat ratios: the base and adapter runs of a repeat are adjacent in
         // time, so a noisy machine's slow drift cancels (a ratio of medians does not).
-        lora_step_ratio: lora_decode.as_ref().and_then(|l| {
-            let ratios: Vec<f64> = l
-                .step_runs
-                .iter()
-                .zip(&decode.step_runs)
-                .map(|(on, off)| on / off)
-                .collect();
-            stats::Summary::of(&ratios).map(|s| s.median)
-        }),
+        lora_step_ratio: stats::Summary::of(&lora_ratios).map(|s| s.median),
         lora_bytes_ratio: lora_info
             .as_ref()
             .map(|a| a.2 as f64 / engine.weight_bytes() as f64),
@@ -268,6 +270,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 bytes,
                 decode: DecodeRow::from(d),
                 dispatches_per_token: d.dispatches_per_token,
+                step_ratios: lora_ratios.clone(),
             }),
         ttft_reasoning_shared_ms: reasoning_ttft.as_ref().map(|r| r.shared_ms.median),
         ttft_reasoning_reencode_ms: reasoning_ttft.as_ref().map(|r| r.reencode_ms.median),

@@ -15,7 +15,8 @@
 //! was given, `lora_step_ratio` (median over repeats of decode step adapter on / off), `lora_bytes_ratio`
 //! (adapter / base weight bytes), `ttft_reasoning_shared_ms` / `ttft_reasoning_reencode_ms` (time
 //! to the first reasoning token after a chat request on the same prompt, with KV sharing / with
-//! the prompt re-encoded by the adapter) and the `lora` and `reasoning_ttft` detail objects. Detail objects: `model`, `device`,
+//! the prompt re-encoded by the adapter) and the `lora` (with `step_ratios`, one per repeat) and
+//! `reasoning_ttft` detail objects. Detail objects: `model`, `device`,
 //! `settings`, `prefill` (one row per length), `decode`, `paths`, `probe_variants`, `targets`
 //! (the performance targets with `met` flags).
 
@@ -84,6 +85,8 @@ pub struct LoraRow {
     pub bytes: u64,
     pub decode: DecodeRow,
     pub dispatches_per_token: f64,
+    /// Step (on) / step (off) per repeat, in run order; `lora_step_ratio` is their median.
+    pub step_ratios: Vec<f64>,
 }
 
 #[derive(Debug, Serialize)]
