@@ -18,7 +18,6 @@ struct Params {
 
 override NCOL: u32 = 1u;  // columns per invocation (1..=4)
 override WG: u32 = 64u;
-override GLU: bool = false;
 
 // The 8 f16 of texel e as two vec4s.
 fn a_texel(e: u32) -> V32h {
@@ -39,22 +38,6 @@ fn a_chunk(e: u32) -> V32 {
     let t2 = a_texel(e + 2u);
     let t3 = a_texel(e + 3u);
     return V32(t0.lo, t0.hi, t1.lo, t1.hi, t2.lo, t2.hi, t3.lo, t3.hi);
-}
-
-// The input vec4 at index i of an x row.
-fn x_vec(i: u32) -> vec4<f32> {
-    if (GLU) {
-        return silu_mul(x[i], x[i + p.k / 4u]);
-    }
-    return x[i];
-}
-
-fn x_chunk(b: u32, lane: u32) -> V32 {
-#if SUBGROUPS
-    return v32_broadcast(x_vec(b + (lane & 7u)));
-#else
-    return V32(x_vec(b), x_vec(b + 1u), x_vec(b + 2u), x_vec(b + 3u), x_vec(b + 4u), x_vec(b + 5u), x_vec(b + 6u), x_vec(b + 7u));
-#endif
 }
 
 @compute @workgroup_size(WG)

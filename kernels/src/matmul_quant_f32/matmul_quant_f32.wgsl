@@ -14,24 +14,6 @@
 override NCOL: u32 = 1u;  // columns per invocation (1..=4)
 override WG: u32 = 64u;   // lanes per workgroup (8 rows each)
 override BITS: u32 = 4u;  // 4 (W4) or 8 (W8)
-override GLU: bool = false;  // x is [T, 2K] gate | up; the input is silu(gate) · up
-
-// The input vec4 at index i of an x row (GLU: silu(gate) · up, the swiglu_f32 formula).
-fn x_vec(i: u32) -> vec4<f32> {
-    if (GLU) {
-        return silu_mul(x[i], x[i + p.k / 4u]);
-    }
-    return x[i];
-}
-
-// The x chunk starting at vec4 index b. Every lane of the subgroup must call it with the same b.
-fn x_chunk(b: u32, lane: u32) -> V32 {
-#if SUBGROUPS
-    return v32_broadcast(x_vec(b + (lane & 7u)));
-#else
-    return V32(x_vec(b), x_vec(b + 1u), x_vec(b + 2u), x_vec(b + 3u), x_vec(b + 4u), x_vec(b + 5u), x_vec(b + 6u), x_vec(b + 7u));
-#endif
-}
 
 fn x_sum(c: V32) -> f32 {
     return dot(((c.v0 + c.v1) + (c.v2 + c.v3)) + ((c.v4 + c.v5) + (c.v6 + c.v7)), vec4<f32>(1.0));

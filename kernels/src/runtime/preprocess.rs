@@ -199,60 +199,35 @@ fn storage_f16(out: &mut String, binding: u32, name: &str, access: &str, f16: bo
 mod tests {
     use super::*;
 
+    fn flags(f16: bool, subgroups: bool, x_uniform: bool) -> ShaderFlags {
+        ShaderFlags {
+            f16,
+            subgroups,
+            x_uniform,
+        }
+    }
+
     #[test]
     fn if_else_selects_by_mode() {
         let src = "a\n#if F16\nb\n#else\nc\n#endif\nd\n";
-        let on = preprocess(
-            "t",
-            src,
-            ShaderFlags {
-                f16: true,
-                subgroups: false,
-                x_uniform: false,
-            },
-        )
-        .unwrap();
-        let off = preprocess(
-            "t",
-            src,
-            ShaderFlags {
-                f16: false,
-                subgroups: false,
-                x_uniform: false,
-            },
-        )
-        .unwrap();
+        let on = preprocess("t", src, flags(true, false, false)).unwrap();
+        let off = preprocess("t", src, flags(false, false, false)).unwrap();
         assert_eq!(on, "enable f16;\na\nb\nd\n");
         assert_eq!(off, "a\nc\nd\n");
+        let src = "#if X_UNIFORM\nu\n#else\ns\n#endif\n#if !X_UNIFORM\nn\n#endif\n";
+        assert_eq!(preprocess("t", src, flags(false, false, true)).unwrap(), "u\n");
+        assert_eq!(preprocess("t", src, flags(false, false, false)).unwrap(), "s\nn\n");
     }
 
     #[test]
     fn nested_if_inside_inactive_block_stays_inactive() {
         let src = "#if !F16\n#if F16\nx\n#else\ny\n#endif\n#endif\n";
         assert_eq!(
-            preprocess(
-                "t",
-                src,
-                ShaderFlags {
-                    f16: true,
-                    subgroups: false,
-                    x_uniform: false,
-                }
-            )
-            .unwrap(),
+            preprocess("t", src, flags(true, false, false)).unwrap(),
             "enable f16;\n"
         );
         assert_eq!(
-            preprocess(
-                "t",
-                src,
-                ShaderFlags {
-                    f16: false,
-                    subgroups: false,
-                    x_uniform: false,
-                }
-            )
-            .unwrap(),
+            preprocess("t", src, flags(false, false, false)).unwrap(),
             "y\n"
         );
     }
@@ -260,92 +235,20 @@ mod tests {
     #[test]
     fn include_once_and_errors() {
         let src = "#include \"w4.wgsl\"\n#include \"w4.wgsl\"\n";
-        let out = preprocess(
-            "t",
-            src,
-            ShaderFlags {
-                f16: false,
-                subgroups: false,
-                x_uniform: false,
-            },
-        )
-        .unwrap();
+        let out = preprocess("t", src, flags(false, false, false)).unwrap();
         assert_eq!(out.matches("fn w4_lo").count(), 1);
-        assert!(preprocess(
-            "t",
-            "#include \"nope.wgsl\"\n",
-            ShaderFlags {
-                f16: false,
-                subgroups: false,
-                x_uniform: false,
-            }
-        )
-        .is_err());
-        assert!(preprocess(
-            "t",
-            "#iff F16\n",
-            ShaderFlags {
-                f16: false,
-                subgroups: false,
-                x_uniform: false,
-            }
-        )
-        .is_err());
-        assert!(preprocess(
-            "t",
-            "#if F16\n",
-            ShaderFlags {
-                f16: false,
-                subgroups: false,
-                x_uniform: false,
-            }
-        )
-        .is_err());
-        assert!(preprocess(
-            "t",
-            "#endif\n",
-            ShaderFlags {
-                f16: false,
-                subgroups: false,
-                x_uniform: false,
-            }
-        )
-        .is_err());
-        assert!(preprocess(
-            "t",
-            "#storage_f16 x s read\n",
-            ShaderFlags {
-                f16: false,
-                subgroups: false,
-                x_uniform: false,
-            }
-        )
-        .is_err());
+        assert!(preprocess("t", "#include \"nope.wgsl\"\n", flags(false, false, false)).is_err());
+        assert!(preprocess("t", "#iff F16\n", flags(false, false, false)).is_err());
+        assert!(preprocess("t", "#if F16\n", flags(false, false, false)).is_err());
+        assert!(preprocess("t", "#endif\n", flags(false, false, false)).is_err());
+        assert!(preprocess("t", "#storage_f16 x s read\n", flags(false, false, false)).is_err());
     }
 
     #[test]
     fn storage_f16_declares_accessors_in_both_modes() {
         let src = "#storage_f16 3 kv read_write\n";
-        let on = preprocess(
-            "t",
-            src,
-            ShaderFlags {
-                f16: true,
-                subgroups: false,
-                x_uniform: false,
-            },
-        )
-        .unwrap();
-        let off = preprocess(
-            "t",
-            src,
-            ShaderFlags {
-                f16: false,
-                subgroups: false,
-                x_uniform: false,
-            },
-        )
-        .unwrap();
+        let on = preprocess("t", src, flags(true, false, false)).unwrap();
+        let off = preprocess("t", src, flags(false, false, false)).unwrap();
         assert!(on.contains("@binding(3) var<storage, read_write> kv: array<vec2<f16>>;"));
         assert!(off.contains("@binding(3) var<storage, read_write> kv: array<u32>;"));
         for s in [&on, &off] {

@@ -1,6 +1,7 @@
 // 32-value chunks of an f32 input row shared across lanes (matmul_quant_f32, lora_shrink).
 // With subgroups each of 8 lanes loads one vec4 of the chunk and v32_broadcast hands all 8 to
-// every lane: one load per 8 lanes instead of 8 per lane.
+// every lane: one load per 8 lanes instead of 8 per lane. The including kernel's params `p`
+// have `k` (K, the input features).
 
 // x: [T, K] f32 rows (or [T, 2K] gate | up) at binding 1. With X_UNIFORM (CPU adapters, inputs
 // ≤ 64 KiB: Gpu::x_binding) it is read through a uniform binding, ~8× cheaper per word than a
@@ -10,6 +11,10 @@
 #else
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 #endif
+
+// GLU: x rows are [2K] gate | up and the input is silu(gate) · up (the down projection, and its
+// LoRA shrink, without a SwiGLU pass).
+override GLU: bool = false;
 
 // The SwiGLU input silu(g) · u (the swiglu_f32 formula), for kernels that read the MLP's
 // gate | up rows directly.
@@ -36,4 +41,21 @@ fn v32_broadcast(v: vec4<f32>) -> V32 {
 fn v32_dot(a: V32, b: V32, acc: f32) -> f32 {
     return acc + (((dot(a.v0, b.v0) + dot(a.v1, b.v1)) + (dot(a.v2, b.v2) + dot(a.v3, b.v3)))
                + ((dot(a.v4, b.v4) + dot(a.v5, b.v5)) + (dot(a.v6, b.v6) + dot(a.v7, b.v7))));
+}
+
+// The input vec4 at index i of an x row (GLU: silu(gate) · up, the swiglu_f32 formula).
+fn x_vec(i: u32) -> vec4<f32> {
+    if (GLU) {
+        return silu_mul(x[i], x[i + p.k / 4u]);
+    }
+    return x[i];
+}
+
+// The x chunk starting at vec4 index b. Every lane of the subgroup must call it with the same b.
+fn x_chunk(b: u32, lane: u32) -> V32 {
+#if SUBGROUPS
+    return v32_broadcast(x_vec(b + (lane & 7u)));
+#else
+    return V32(x_vec(b), x_vec(b + 1u), x_vec(b + 2u), x_vec(b + 3u), x_vec(b + 4u), x_vec(b + 5u), x_vec(b + 6u), x_vec(b + 7u));
+#endif
 }
