@@ -9,7 +9,8 @@
 //! per workgroup (8 on CPU adapters so that small matrices still spread over every core, else
 //! 64), the column quad from `workgroup_id.y` → grid `[ceil(rows / 8·WG), ceil(T / NCOL), 1]`.
 //! One weight read serves NCOL columns; each x chunk serves 8 rows (with subgroups its 32 values
-//! are loaded once per 8 lanes and broadcast). A column's arithmetic does not depend on NCOL, on
+//! are loaded once per 8 lanes and broadcast; on CPU adapters x of ≤ 64 KiB is read through the
+//! uniform window, `Gpu::x_binding`, `wgsl/x32.wgsl`). A column's arithmetic does not depend on NCOL, on
 //! its quad or on the subgroup mode, so batched columns equal single-column runs bit for bit and
 //! prefill equals decode (tested).
 //! `GLU` (pipeline constant, [`crate::matmul::matmul_swiglu`]): x is `[T, 2K]` gate | up and
