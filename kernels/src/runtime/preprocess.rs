@@ -215,8 +215,14 @@ mod tests {
         assert_eq!(on, "enable f16;\na\nb\nd\n");
         assert_eq!(off, "a\nc\nd\n");
         let src = "#if X_UNIFORM\nu\n#else\ns\n#endif\n#if !X_UNIFORM\nn\n#endif\n";
-        assert_eq!(preprocess("t", src, flags(false, false, true)).unwrap(), "u\n");
-        assert_eq!(preprocess("t", src, flags(false, false, false)).unwrap(), "s\nn\n");
+        assert_eq!(
+            preprocess("t", src, flags(false, false, true)).unwrap(),
+            "u\n"
+        );
+        assert_eq!(
+            preprocess("t", src, flags(false, false, false)).unwrap(),
+            "s\nn\n"
+        );
     }
 
     #[test]
