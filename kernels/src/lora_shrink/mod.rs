@@ -114,7 +114,7 @@ fn record(
         )));
     }
     let gpu = rec.gpu();
-    let wg: u32 = if gpu.is_cpu() { 8 } else { 64 };
+    let wg = gpu.small_grid_workgroup();
     let ncol = t.min(4);
     let (xb, x_uniform) = gpu.x_binding(x, tt * kk * 4);
     let pipe = gpu.pipeline_x(

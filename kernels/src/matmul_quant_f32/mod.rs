@@ -51,7 +51,7 @@ pub(crate) fn encode(
         ));
     };
     let gpu = rec.gpu();
-    let wg: u32 = if gpu.is_cpu() { 8 } else { 64 };
+    let wg = gpu.small_grid_workgroup();
     let ncol = params.t.min(4);
     // x rows read by this dispatch: T × K (GLU: T × 2K) f32 — the uniform window if it fits.
     let x_bytes = u64::from(params.t) * u64::from(params.k) * 4 * if swiglu { 2 } else { 1 };

@@ -235,6 +235,15 @@ impl Gpu {
     pub fn is_cpu(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
+    /// Lanes per workgroup of the small-grid kernels (`matmul_quant_f32`, `lora_shrink`): 8 on
+    /// CPU adapters (one SIMD group, see [`Gpu::is_cpu`]), else 64.
+    pub fn small_grid_workgroup(&self) -> u32 {
+        if self.is_cpu() {
+            8
+        } else {
+            64
+        }
+    }
     /// Whether kernels are compiled with subgroup operations (`#if SUBGROUPS`).
     pub fn has_subgroups(&self) -> bool {
         self.subgroups
