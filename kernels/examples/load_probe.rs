@@ -2,7 +2,9 @@
 //! measurement behind the texture weight layout (`kestrel_kernels::matrix`). Run:
 //! `cargo run --release -p kestrel-kernels --example load_probe`. Lavapipe (Mesa 22.3, 2 cores):
 //! storage vec4 3.6 ns per word, texture 0.86 ns per word, uniform 0.42 ns per word (64 KiB,
-//! cache resident).
+//! cache resident). `tex8l` reads an `rgba8unorm` texture, the one format lavapipe fetches
+//! inline instead of through a sampling function call: 2.3 ns per 4-byte texel, slower per byte
+//! than `rgba32uint` (1.8 vs 4.6 GB/s), so the weight textures stay `rgba32uint`.
 use kestrel_kernels::runtime::gpu::{Gpu, GpuOptions};
 use std::time::Instant;
 
@@ -14,6 +16,7 @@ struct P { n: u32, chunk: u32, w: u32, pad: u32 }
 @group(0) @binding(3) var tex: texture_2d<u32>;
 @group(0) @binding(4) var<uniform> ub: array<vec4<u32>, 4096>;
 @group(0) @binding(5) var stex: texture_storage_2d<rgba32uint, read>;
+@group(0) @binding(6) var tex8: texture_2d<f32>;
 
 @compute @workgroup_size(64)
 fn ssbo(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -42,6 +45,19 @@ fn texl(@builtin(global_invocation_id) gid: vec3<u32>) {
         acc = acc + textureLoad(tex, vec2<u32>(e % p.w, e / p.w), 0);
     }
     sums[inv] = acc.x + acc.y + acc.z + acc.w;
+}
+@compute @workgroup_size(64)
+fn tex8l(@builtin(global_invocation_id) gid: vec3<u32>) {
+    // rgba8unorm: 4 bytes per fetch, 4 fetches per 16 bytes
+    let inv = gid.x;
+    var acc = vec4<f32>(0.0);
+    let base = inv * p.chunk * 4u;
+    let w8 = p.w * 4u;
+    for (var i = 0u; i < p.chunk * 4u; i = i + 1u) {
+        let e = base + i;
+        acc = acc + textureLoad(tex8, vec2<u32>(e % w8, e / w8), 0);
+    }
+    sums[inv] = u32(acc.x + acc.y + acc.z + acc.w);
 }
 @compute @workgroup_size(64)
 fn stexl(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -143,6 +159,40 @@ fn main() {
         },
     );
     let view = tex.create_view(&Default::default());
+    let tex8 = dev.create_texture(&wgpu::TextureDescriptor {
+        label: None,
+        size: wgpu::Extent3d {
+            width: w * 4,
+            height: n_vec4 / w,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    gpu.queue().write_texture(
+        wgpu::TexelCopyTextureInfo {
+            texture: &tex8,
+            mip_level: 0,
+            origin: wgpu::Origin3d::ZERO,
+            aspect: wgpu::TextureAspect::All,
+        },
+        bytes,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(w * 16),
+            rows_per_image: None,
+        },
+        wgpu::Extent3d {
+            width: w * 4,
+            height: n_vec4 / w,
+            depth_or_array_layers: 1,
+        },
+    );
+    let view8 = tex8.create_view(&Default::default());
     let ub = dev.create_buffer(&wgpu::BufferDescriptor {
         label: None,
         size: 65536,
@@ -224,6 +274,16 @@ fn main() {
                 },
                 count: None,
             },
+            wgpu::BindGroupLayoutEntry {
+                binding: 6,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
+                count: None,
+            },
         ],
     });
     let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -254,6 +314,10 @@ fn main() {
                 binding: 5,
                 resource: wgpu::BindingResource::TextureView(&view),
             },
+            wgpu::BindGroupEntry {
+                binding: 6,
+                resource: wgpu::BindingResource::TextureView(&view8),
+            },
         ],
     });
     let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -265,6 +329,7 @@ fn main() {
         "ssbo",
         "ssbo1",
         "texl",
+        "tex8l",
         "stexl",
         "ssbo_same",
         "ubo",
