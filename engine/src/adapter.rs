@@ -74,21 +74,7 @@ impl Adapter {
                 file.kind()
             )));
         }
-        match file.base_hash() {
-            Some(h) if h == base_hash => {}
-            Some(h) => {
-                return Err(EngineError::Adapter(format!(
-                    "{} was made for another base model (base hash {h}, this model {base_hash})",
-                    path.display()
-                )))
-            }
-            None => {
-                return Err(EngineError::Adapter(format!(
-                    "{} records no base model",
-                    path.display()
-                )))
-            }
-        }
+        check_base(&file, path, base_hash)?;
         let meta = file.meta("adapter").ok_or_else(|| {
             EngineError::Adapter(format!("{}: no `adapter` section", path.display()))
         })?;
@@ -153,6 +139,21 @@ impl Adapter {
             layers,
             bytes,
         })
+    }
+}
+
+/// Refuses an adapter or head file made for another base model than the one with `base_hash`.
+pub(crate) fn check_base(file: &KstFile, path: &Path, base_hash: &str) -> Result<()> {
+    match file.base_hash() {
+        Some(h) if h == base_hash => Ok(()),
+        Some(h) => Err(EngineError::Adapter(format!(
+            "{} was made for another base model (base hash {h}, this model {base_hash})",
+            path.display()
+        ))),
+        None => Err(EngineError::Adapter(format!(
+            "{} records no base model",
+            path.display()
+        ))),
     }
 }
 

@@ -10,6 +10,7 @@ use kestrel_kernels::{Gpu, GpuOptions};
 use crate::adapter::{Adapter, AdapterId};
 use crate::error::{EngineError, Result};
 use crate::forward::Kernels;
+use crate::head::{HeadInfo, HeadKind, Heads};
 use crate::session::Session;
 use crate::tokenizer::{ChatTemplate, Message, Tokenizer};
 use crate::weights::ModelWeights;
@@ -50,6 +51,7 @@ pub struct Engine {
     pub(crate) max_context: usize,
     pub(crate) header_hash: String,
     pub(crate) adapters: Vec<Adapter>,
+    pub(crate) heads: Option<Heads>,
 }
 
 impl Engine {
@@ -113,6 +115,7 @@ impl Engine {
             options,
             max_context,
             adapters: Vec::new(),
+            heads: None,
         })
     }
 
@@ -190,6 +193,34 @@ impl Engine {
             .iter()
             .enumerate()
             .map(|(i, a)| (AdapterId(i), a))
+    }
+
+    /// Load a switcher or verifier head `.kst` made for this model (refused, by name, if it was
+    /// made for another base or its labels do not fit its kind). A head of the same kind that
+    /// was loaded before is replaced. Load heads before creating sessions: with a head loaded,
+    /// every token a session runs also gets its head outputs (one small dispatch per forward).
+    pub fn load_head(&mut self, path: impl AsRef<Path>) -> Result<HeadKind> {
+        let head = HeadInfo::load(path.as_ref(), &self.config, &self.header_hash)?;
+        let kind = head.kind;
+        let mut list: Vec<HeadInfo> = self
+            .heads
+            .take()
+            .map(|h| h.list)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|h| h.kind != kind)
+            .collect();
+        list.push(head);
+        self.heads = Some(Heads::upload(&self.gpu, list)?);
+        Ok(kind)
+    }
+
+    /// The loaded head of `kind`, if any.
+    pub fn head(&self, kind: HeadKind) -> Option<&HeadInfo> {
+        self.heads
+            .as_ref()
+            .and_then(|h| h.get(kind))
+            .map(|(h, _)| h)
     }
 
     /// A new session (its own KV cache and scratch buffers).

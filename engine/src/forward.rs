@@ -19,6 +19,7 @@
 use kestrel_kernels::attention_decode_f16::{AttentionDecode, DecodeBuffers, DecodeShape};
 use kestrel_kernels::attention_prefill_f16::AttentionPrefill;
 use kestrel_kernels::heads::{HeadDims, QkvLayout};
+use kestrel_kernels::pooled_head_f32::{HeadShape, PooledHead, Pooling};
 use kestrel_kernels::rmsnorm_f32::RmsNorm;
 use kestrel_kernels::rope_kv_append_f16::{KvSegment, RopeKvAppend, RopeKvBuffers};
 use kestrel_kernels::swiglu_f32::Swiglu;
@@ -96,6 +97,7 @@ pub(crate) struct Kernels {
     attention_prefill: AttentionPrefill,
     attention_decode: AttentionDecode,
     swiglu: Swiglu,
+    pooled_head: PooledHead,
 }
 
 impl Kernels {
@@ -106,6 +108,7 @@ impl Kernels {
             attention_prefill: AttentionPrefill::new(gpu)?,
             attention_decode: AttentionDecode::new(gpu)?,
             swiglu: Swiglu::new(gpu)?,
+            pooled_head: PooledHead::new(gpu)?,
         })
     }
 }
@@ -126,6 +129,9 @@ pub(crate) struct State {
     last: wgpu::Buffer,       // [LOGIT_ROWS, hidden] rows picked for the lm_head
     last_n: wgpu::Buffer,     // [LOGIT_ROWS, hidden] normed
     pub logits: wgpu::Buffer, // [LOGIT_ROWS, V]
+    heads_out: wgpu::Buffer,  // [max(t_max, LOGIT_ROWS), ΣC] per-token head outputs
+    /// Per-token head outputs (`[rows, ΣC]`) of the last `forward_prefill`; empty without heads.
+    pub head_rows: Vec<f32>,
     /// Rows of `logits` holding the latest result.
     pub logit_rows: usize,
     pub profiler: Profiler,
@@ -166,6 +172,11 @@ impl State {
             last: gpu.zeros("last", f(LOGIT_ROWS * c.hidden_size))?,
             last_n: gpu.zeros("last_n", fx(LOGIT_ROWS * c.hidden_size))?,
             logits: gpu.zeros("logits", f(LOGIT_ROWS * c.vocab_size))?,
+            heads_out: gpu.zeros(
+                "heads_out",
+                f(t_max.max(LOGIT_ROWS) * engine.heads.as_ref().map_or(1, |h| h.width)),
+            )?,
+            head_rows: Vec::new(),
             logit_rows: 0,
             profiler: Profiler::new(),
             s_len: gpu.zeros("s_len", f(LOGIT_ROWS))?,
@@ -318,6 +329,21 @@ impl Engine {
         );
         st.profiler = prof;
         blocks?;
+        st.head_rows.clear();
+        if self.heads.is_some() {
+            // Heads read the final-normed hidden state of every row (xn is free after the blocks).
+            self.kernels.rmsnorm.encode(
+                &mut rec,
+                &st.x,
+                &self.weights.norm,
+                &st.xn,
+                tt,
+                c.hidden_size as u32,
+                c.rms_norm_eps as f32,
+            )?;
+            self.encode_heads(&mut rec, st, &st.xn, tt)?;
+            st.profiler.step(&mut rec, "heads")?;
+        }
         let wanted: Vec<usize> = match rows {
             LogitRows::None => vec![],
             LogitRows::Last => vec![t - 1],
@@ -325,6 +351,7 @@ impl Engine {
         };
         if wanted.is_empty() {
             rec.submit()?;
+            st.head_rows = self.read_heads(st, t)?;
             return Ok(Vec::new());
         }
         let mut out = Vec::with_capacity(wanted.len() * c.vocab_size);
@@ -336,6 +363,7 @@ impl Engine {
             r.submit()?;
             out.extend(self.read_logits(st)?);
         }
+        st.head_rows = self.read_heads(st, t)?;
         Ok(out)
     }
 
@@ -403,8 +431,49 @@ impl Engine {
         blocks?;
         let rows: Vec<usize> = (0..n).collect();
         self.encode_lm_head(&mut rec, st, &rows)?;
+        if self.heads.is_some() {
+            // lm_head left the paths' final-normed hidden states in last_n.
+            self.encode_heads(&mut rec, st, &st.last_n, nn)?;
+        }
         rec.submit()?;
         Ok(())
+    }
+
+    /// Records every loaded head over the `n` final-normed rows of `xn` into `st.heads_out`.
+    fn encode_heads(
+        &self,
+        rec: &mut Recorder<'_>,
+        st: &State,
+        xn: &wgpu::Buffer,
+        n: u32,
+    ) -> Result<()> {
+        let Some(h) = &self.heads else {
+            return Ok(());
+        };
+        let hidden = self.config.hidden_size as u32;
+        self.kernels.pooled_head.encode(
+            rec,
+            BufferBinding::range(xn, 0, u64::from(n * hidden) * 4),
+            &h.weight,
+            &h.bias,
+            &st.heads_out,
+            HeadShape {
+                batch: n,
+                t: 1,
+                hidden,
+                classes: h.width as u32,
+            },
+            Pooling::Last { end: 1 },
+        )?; // heads_out: [n, ΣC]
+        Ok(())
+    }
+
+    /// Read back the per-token head outputs of the last forward (`[n, ΣC]`; empty without heads).
+    pub(crate) fn read_heads(&self, st: &State, n: usize) -> Result<Vec<f32>> {
+        match &self.heads {
+            None => Ok(Vec::new()),
+            Some(h) => Ok(self.gpu.read::<f32>(&st.heads_out, 0, n * h.width)?),
+        }
     }
 
     /// Grows the split-K scratch of `attention_decode` to fit `shape` (sized for the cache's

@@ -21,8 +21,10 @@ mod adapter;
 mod engine;
 pub mod error;
 mod forward;
+mod head;
 mod kv;
 pub mod npy;
+pub mod reasoning;
 pub mod sampling;
 mod session;
 pub mod tokenizer;
@@ -31,9 +33,11 @@ mod weights;
 pub use adapter::{Adapter, AdapterId};
 pub use engine::{Engine, EngineOptions};
 pub use error::{EngineError, Result};
+pub use head::{sigmoid, HeadInfo, HeadKind, HeadPooling, SwitchDecision};
 pub use kestrel_formats::ModelConfig;
 pub use kestrel_kernels::GpuOptions;
 pub use kv::KvShape;
+pub use reasoning::{aggregate, final_answer, Aggregation, Choice, ThinkingBudget};
 pub use sampling::Sampling;
 pub use session::{
     CancelToken, FinishReason, GenerateParams, Mode, PathOutput, Session, Timings, Token,

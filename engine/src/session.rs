@@ -13,7 +13,9 @@ use crate::adapter::{Adapter, AdapterId};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::forward::{LogitRows, State};
+use crate::head::{pool, HeadInfo, HeadKind, HeadPooling, SwitchDecision};
 use crate::kv::{KvCache, KvShape};
+use crate::reasoning::{Thinking, ThinkingBudget};
 use crate::sampling::{pick, Sampling};
 use crate::tokenizer::StreamDecoder;
 
@@ -42,6 +44,10 @@ pub enum Mode {
     /// The LoRA reasoning adapter on (the prompt is still encoded by the base, see
     /// [`GenerateParams::adapter_prompt`]).
     Reasoning,
+    /// The switcher head decides per request: the prompt is encoded by the base weights (as
+    /// always), the switcher reads its mean-pooled hidden states, and decoding runs in chat or
+    /// reasoning mode over that same KV. Needs a switcher head and an adapter.
+    Auto,
 }
 
 /// A generation request.
@@ -62,6 +68,8 @@ pub struct GenerateParams {
     /// is KV sharing: the prompt is encoded by the base weights, so chat and reasoning decode
     /// from the same cached prompt without re-encoding.
     pub adapter_prompt: bool,
+    /// Budget forcing of the thinking span (`None`: no budget).
+    pub thinking: Option<ThinkingBudget>,
 }
 
 impl Default for GenerateParams {
@@ -74,6 +82,7 @@ impl Default for GenerateParams {
             mode: Mode::Chat,
             adapter: None,
             adapter_prompt: false,
+            thinking: None,
         }
     }
 }
@@ -109,6 +118,8 @@ struct Request {
     prompt_lora: Option<AdapterId>,
     decode_lora: Option<AdapterId>,
     stop: Vec<u32>,
+    /// Mode::Auto: the switcher decides after the prompt is encoded whether `decode_lora` is used.
+    auto: bool,
 }
 
 /// A session over an engine: KV cache + scratch.
@@ -120,7 +131,10 @@ pub struct Session<'e> {
     /// when each was encoded: a cached token is reused only under the same weights.
     pub(crate) prefix: Vec<u32>,
     pub(crate) prefix_lora: Vec<Option<AdapterId>>,
+    /// Per-token head outputs of the prefix tokens (`[prefix.len(), ΣC]`; empty without heads).
+    pub(crate) prefix_heads: Vec<f32>,
     pub(crate) timings: Timings,
+    last_switch: Option<SwitchDecision>,
 }
 
 impl<'e> Session<'e> {
@@ -142,7 +156,9 @@ impl<'e> Session<'e> {
             kv,
             prefix: Vec::new(),
             prefix_lora: Vec::new(),
+            prefix_heads: Vec::new(),
             timings: Timings::default(),
+            last_switch: None,
         })
     }
 
@@ -165,6 +181,69 @@ impl<'e> Session<'e> {
     pub fn reset(&mut self) {
         self.prefix.clear();
         self.prefix_lora.clear();
+        self.prefix_heads.clear();
+    }
+
+    /// The switcher's decision of the last `Mode::Auto` request or [`Session::switch`] call.
+    pub fn last_switch(&self) -> Option<&SwitchDecision> {
+        self.last_switch.as_ref()
+    }
+
+    fn heads_width(&self) -> usize {
+        self.engine.heads.as_ref().map_or(0, |h| h.width)
+    }
+
+    /// The loaded head of `kind` and its first column in a per-token row.
+    fn head_of(&self, kind: HeadKind) -> Result<(&'e HeadInfo, usize)> {
+        let engine: &'e Engine = self.engine;
+        engine
+            .heads
+            .as_ref()
+            .and_then(|h| h.get(kind))
+            .ok_or_else(|| {
+                EngineError::Adapter(format!("no {kind:?} head is loaded (Engine::load_head)"))
+            })
+    }
+
+    /// Pools the head of `kind` over the per-token rows `rows` (`[n, ΣC]`, n ≥ 1).
+    fn pool_head(&self, kind: HeadKind, rows: &[f32]) -> Result<Vec<f32>> {
+        let (head, col) = self.head_of(kind)?;
+        pool(rows, self.heads_width(), head, col)
+            .ok_or_else(|| EngineError::BadParameter("no tokens to pool".into()))
+    }
+
+    /// The switcher's decision on the cached prefix (the prompt just prefilled).
+    fn decide(&mut self) -> Result<SwitchDecision> {
+        let logits = self.pool_head(HeadKind::Switcher, &self.prefix_heads)?;
+        let d = SwitchDecision::new(&self.head_of(HeadKind::Switcher)?.0.labels, logits);
+        self.last_switch = Some(d.clone());
+        Ok(d)
+    }
+
+    /// The switcher's verdict on `prompt` (encoded by the base weights, reusing and filling the
+    /// session's prompt cache, so a following request on the same prompt does not encode it
+    /// again). Needs a switcher head ([`Engine::load_head`]).
+    pub fn switch(&mut self, prompt: &[u32]) -> Result<SwitchDecision> {
+        self.check_tokens(prompt)?;
+        self.head_of(HeadKind::Switcher)?;
+        self.prefill(prompt, None, LogitRows::None, None, false)?;
+        self.decide()
+    }
+
+    /// The verifier's score (a logit; [`crate::sigmoid`] for a probability) of the sequence
+    /// `tokens`, pooled as the head says (its last token, or the mean over all tokens). As in
+    /// [`Session::logits_with`], the first `base_prefix` tokens are encoded by the base weights
+    /// and the rest with `adapter` on; this is how a reasoning path is scored in
+    /// [`Session::generate_paths`] (prompt by the base, path by the adapter).
+    pub fn score_with(
+        &mut self,
+        tokens: &[u32],
+        adapter: Option<AdapterId>,
+        base_prefix: usize,
+    ) -> Result<f32> {
+        self.head_of(HeadKind::Verifier)?;
+        self.encode_with(tokens, adapter, base_prefix, LogitRows::None)?;
+        Ok(self.pool_head(HeadKind::Verifier, &self.prefix_heads)?[0])
     }
 
     /// Validate a generation request and resolve its adapters and stop tokens.
@@ -179,6 +258,20 @@ impl<'e> Session<'e> {
                 limit,
             });
         }
+        if let Some(b) = &params.thinking {
+            b.validate()?;
+        }
+        let auto = params.mode == Mode::Auto;
+        if auto {
+            self.head_of(HeadKind::Switcher)?;
+            if params.adapter_prompt {
+                return Err(EngineError::BadParameter(
+                    "auto mode decides after the base weights encode the prompt; \
+                     adapter_prompt needs an explicit mode"
+                        .into(),
+                ));
+            }
+        }
         let decode_lora = self.decode_adapter(params)?;
         Ok(Request {
             prompt_lora: if params.adapter_prompt {
@@ -191,21 +284,24 @@ impl<'e> Session<'e> {
                 .stop_tokens
                 .clone()
                 .unwrap_or_else(|| self.engine.config.eos_token_ids.clone()),
+            auto,
         })
     }
 
-    /// The adapter a request decodes with (None in chat mode).
+    /// The adapter a request decodes with (None in chat mode; auto mode: the adapter reasoning
+    /// would use).
     pub(crate) fn decode_adapter(&self, params: &GenerateParams) -> Result<Option<AdapterId>> {
         match params.mode {
             Mode::Chat => Ok(None),
-            Mode::Reasoning => {
+            Mode::Reasoning | Mode::Auto => {
                 let id = params
                     .adapter
                     .or_else(|| self.engine.adapters().next().map(|(id, _)| id))
                     .ok_or_else(|| {
-                        EngineError::Adapter(
-                            "reasoning mode needs a LoRA adapter; none is loaded".into(),
-                        )
+                        EngineError::Adapter(format!(
+                            "{:?} mode needs a LoRA adapter; none is loaded",
+                            params.mode
+                        ))
                     })?;
                 self.engine.adapter(id)?;
                 Ok(Some(id))
@@ -250,6 +346,18 @@ impl<'e> Session<'e> {
         adapter: Option<AdapterId>,
         base_prefix: usize,
     ) -> Result<Vec<f32>> {
+        self.encode_with(tokens, adapter, base_prefix, LogitRows::All)
+    }
+
+    /// `tokens` from scratch, the first `base_prefix` by the base weights and the rest with
+    /// `adapter` on; returns the logits of every row (`All`) or none.
+    fn encode_with(
+        &mut self,
+        tokens: &[u32],
+        adapter: Option<AdapterId>,
+        base_prefix: usize,
+        rows: LogitRows,
+    ) -> Result<Vec<f32>> {
         self.check_tokens(tokens)?;
         if let Some(id) = adapter {
             self.engine.adapter(id)?;
@@ -268,24 +376,25 @@ impl<'e> Session<'e> {
         });
         let mut out = Vec::with_capacity(tokens.len() * self.engine.config.vocab_size);
         if !head.is_empty() {
-            out.extend(self.prefill(head, None, LogitRows::All, None)?);
+            out.extend(self.prefill(head, None, rows, None, true)?);
         }
         if !tail.is_empty() {
-            out.extend(self.prefill(tail, None, LogitRows::All, adapter)?);
+            out.extend(self.prefill(tail, None, rows, adapter, true)?);
         }
         Ok(out)
     }
 
-    /// Prefill `prompt` into the prefix segment, reusing the cached prefix where it matches.
-    /// Returns the logits of the requested rows of the newly prefilled tokens.
-    /// `prompt` continues the cached prefix (positions follow it) when `rows == All`; otherwise
-    /// it is a whole prompt matched against the cache. `lora` = the adapter to encode with.
+    /// Prefill `prompt` into the prefix segment and return the logits of the requested rows of
+    /// the newly prefilled tokens. With `append`, `prompt` continues the cached prefix
+    /// (positions follow it); otherwise it is a whole prompt matched against the cache, and the
+    /// matching part is reused. `lora` = the adapter to encode with.
     pub(crate) fn prefill(
         &mut self,
         prompt: &[u32],
         cancel: Option<&CancelToken>,
         rows: LogitRows,
         lora: Option<AdapterId>,
+        append: bool,
     ) -> Result<Vec<f32>> {
         let common = self
             .prefix
@@ -295,20 +404,16 @@ impl<'e> Session<'e> {
             .take_while(|((a, la), b)| *a == *b && **la == lora)
             .count();
         // At least one token is processed so that the last prompt position has fresh logits.
-        let reuse = if rows == LogitRows::All {
-            0
+        let (base, reuse) = if append {
+            (self.prefix.len(), 0)
         } else {
-            common.min(prompt.len() - 1)
-        };
-        let base = if rows == LogitRows::All {
-            self.prefix.len()
-        } else {
-            0
+            (0, common.min(prompt.len() - 1))
         };
         let reuse = base + reuse;
         let prompt = &prompt[reuse - base..];
         self.prefix.truncate(reuse);
         self.prefix_lora.truncate(reuse);
+        self.prefix_heads.truncate(reuse * self.heads_width());
         self.timings.cached_tokens = reuse;
         let chunk = self.state.t_max;
         let mut out = Vec::new();
@@ -321,9 +426,8 @@ impl<'e> Session<'e> {
             }
             let last = past + piece.len() == end;
             let want = match rows {
-                LogitRows::All => LogitRows::All,
-                _ if last => LogitRows::Last,
-                _ => LogitRows::None,
+                LogitRows::Last if !last => LogitRows::None,
+                r => r,
             };
             let logits = self.engine.forward_prefill(
                 &mut self.state,
@@ -338,6 +442,7 @@ impl<'e> Session<'e> {
             self.prefix.extend_from_slice(piece);
             self.prefix_lora
                 .extend(std::iter::repeat_n(lora, piece.len()));
+            self.prefix_heads.extend_from_slice(&self.state.head_rows);
         }
         Ok(out)
     }
@@ -368,11 +473,7 @@ impl<'e> Session<'e> {
         prompt: &[u32],
         params: &GenerateParams,
     ) -> Result<TokenStream<'_, 'e>> {
-        let Request {
-            prompt_lora,
-            decode_lora,
-            stop,
-        } = self.request(prompt, params)?;
+        let req = self.request(prompt, params)?;
         self.timings = Timings {
             prompt_tokens: prompt.len(),
             ..Timings::default()
@@ -381,14 +482,30 @@ impl<'e> Session<'e> {
             session: self,
             prompt: prompt.to_vec(),
             params: params.clone(),
-            stop,
+            thinking: Thinking::new(params.thinking.as_ref()),
+            req,
             step: 0,
             next_token: None,
             decoder: StreamDecoder::new(),
             finish: None,
-            prompt_lora,
-            decode_lora,
         })
+    }
+
+    /// Prefill a request's prompt (base weights unless `adapter_prompt`) and return its last
+    /// row's logits. In auto mode the switcher then decides: chat drops the decode adapter.
+    fn prefill_request(
+        &mut self,
+        prompt: &[u32],
+        req: &mut Request,
+        cancel: Option<&CancelToken>,
+    ) -> Result<Vec<f32>> {
+        let t0 = Instant::now();
+        let logits = self.prefill(prompt, cancel, LogitRows::Last, req.prompt_lora, false)?;
+        if req.auto && self.decide()?.mode == Mode::Chat {
+            req.decode_lora = None;
+        }
+        self.timings.prefill = t0.elapsed();
+        Ok(logits)
     }
 }
 
@@ -397,10 +514,23 @@ impl<'e> Session<'e> {
 pub struct PathOutput {
     pub tokens: Vec<u32>,
     pub finish: FinishReason,
+    /// The verifier's score of the path (a logit, pooled over the prompt and the path's tokens
+    /// as the head says); `None` without a verifier head.
+    pub score: Option<f32>,
+    /// The thinking budget ran out and the end of thinking was forced.
+    pub thinking_forced: bool,
 }
 
 /// Most paths decoded together.
 pub const MAX_PATHS: usize = crate::forward::LOGIT_ROWS;
+
+/// Running verifier pooling of one path: its rows' sum (prompt rows included) and last row.
+#[derive(Debug, Clone, Copy, Default)]
+struct ScoreAcc {
+    sum: f64,
+    n: usize,
+    last: f32,
+}
 
 impl Session<'_> {
     /// Parallel test-time scaling: decode `n` paths (1..=16) in lockstep as one batch over the
@@ -408,7 +538,10 @@ impl Session<'_> {
     /// `adapter_prompt`); each path has its own suffix segment and its own random stream
     /// (`(seed, step, path)`), and one weight read per step serves all paths. Greedy paths are
     /// identical; with temperature they explore. A path stops at a stop token; the step loop ends
-    /// when all have stopped or `max_tokens` is reached.
+    /// when all have stopped or `max_tokens` is reached. Each path has its own thinking budget
+    /// (`params.thinking`). With a verifier head loaded, every path gets a score: the head over
+    /// the hidden state of the path's last token (or the mean over prompt + path), which costs
+    /// one more batched step after the last one to run the final tokens through the model.
     pub fn generate_paths(
         &mut self,
         prompt: &[u32],
@@ -420,11 +553,7 @@ impl Session<'_> {
                 "paths must be in 1..={MAX_PATHS}, got {n}"
             )));
         }
-        let Request {
-            prompt_lora,
-            decode_lora,
-            stop,
-        } = self.request(prompt, params)?;
+        let mut req = self.request(prompt, params)?;
         let cancel = params.cancel.as_ref();
         self.kv
             .ensure_suffix(&self.engine.gpu, n, params.max_tokens.max(1))?;
@@ -434,18 +563,37 @@ impl Session<'_> {
         };
         let engine = self.engine;
         let v = engine.config.vocab_size;
-        let t0 = Instant::now();
-        let first = self.prefill(prompt, cancel, LogitRows::Last, prompt_lora)?;
-        self.timings.prefill = t0.elapsed();
+        let first = self.prefill_request(prompt, &mut req, cancel)?;
+        let verifier = self.head_of(HeadKind::Verifier).ok();
+        let width = self.heads_width();
+        // Every path's pooling starts with the prompt's rows.
+        let prompt_acc = match verifier {
+            Some((_, col)) => {
+                self.prefix_heads
+                    .chunks_exact(width)
+                    .fold(ScoreAcc::default(), |a, r| ScoreAcc {
+                        sum: a.sum + f64::from(r[col]),
+                        n: a.n + 1,
+                        last: r[col],
+                    })
+            }
+            None => ScoreAcc::default(),
+        };
+        let mut acc = vec![prompt_acc; n];
         let mut out: Vec<PathOutput> = (0..n)
             .map(|_| PathOutput {
                 tokens: Vec::new(),
                 finish: FinishReason::MaxTokens,
+                score: None,
+                thinking_forced: false,
             })
             .collect();
+        let mut thinking = vec![Thinking::new(params.thinking.as_ref()); n];
         let mut done = vec![false; n];
+        // Paths whose token of this step is their own (not one past their stop).
+        let mut live = vec![true; n];
         let mut logits = first;
-        let lora = self.lora(decode_lora);
+        let lora = self.lora(req.decode_lora);
         let t0 = Instant::now();
         for step in 0..params.max_tokens {
             let mut next = Vec::with_capacity(n);
@@ -456,10 +604,12 @@ impl Session<'_> {
                 } else {
                     &logits[p * v..(p + 1) * v]
                 };
-                let id = pick(row, &params.sampling, step, p)?;
+                let mut id = pick(row, &params.sampling, step, p)?;
+                live[p] = !done[p];
                 if !done[p] {
+                    id = thinking[p].choose(id);
                     out[p].tokens.push(id);
-                    if stop.contains(&id) {
+                    if req.stop.contains(&id) {
                         done[p] = true;
                         out[p].finish = FinishReason::Stop;
                     }
@@ -467,18 +617,42 @@ impl Session<'_> {
                 next.push(id);
             }
             self.timings.generated = step + 1;
-            if done.iter().all(|&d| d) || step + 1 == params.max_tokens {
+            let last = done.iter().all(|&d| d) || step + 1 == params.max_tokens;
+            if last && verifier.is_none() {
                 break;
             }
             if cancel.is_some_and(CancelToken::is_cancelled) {
                 return Err(EngineError::Cancelled);
             }
+            // Runs this step's tokens: the next logits, and the verifier rows of these tokens
+            // (after the last step only the rows are needed).
             let p_len = self.prefix.len();
             engine.forward_decode(&mut self.state, &self.kv, &next, p_len, step, lora)?;
+            if let Some((_, col)) = verifier {
+                let rows = engine.read_heads(&self.state, n)?;
+                for p in (0..n).filter(|&p| live[p]) {
+                    let r = rows[p * width + col];
+                    acc[p] = ScoreAcc {
+                        sum: acc[p].sum + f64::from(r),
+                        n: acc[p].n + 1,
+                        last: r,
+                    };
+                }
+            }
+            if last {
+                break;
+            }
             self.state.logit_rows = n;
             logits = engine.read_logits(&self.state)?;
         }
         self.timings.decode = t0.elapsed();
+        for (p, o) in out.iter_mut().enumerate() {
+            o.thinking_forced = thinking[p].was_forced;
+            o.score = verifier.map(|(h, _)| match h.pooling {
+                HeadPooling::Last => acc[p].last,
+                HeadPooling::Mean => (acc[p].sum / acc[p].n as f64) as f32,
+            });
+        }
         Ok(out)
     }
 }
@@ -488,17 +662,21 @@ pub struct TokenStream<'s, 'e> {
     session: &'s mut Session<'e>,
     prompt: Vec<u32>,
     params: GenerateParams,
-    stop: Vec<u32>,
+    req: Request,
+    thinking: Thinking,
     step: usize,
     next_token: Option<u32>,
     decoder: StreamDecoder,
     /// Set when the stream has ended.
     pub finish: Option<FinishReason>,
-    prompt_lora: Option<AdapterId>,
-    decode_lora: Option<AdapterId>,
 }
 
 impl TokenStream<'_, '_> {
+    /// The thinking budget ran out and the end of thinking was forced.
+    pub fn thinking_forced(&self) -> bool {
+        self.thinking.was_forced
+    }
+
     fn advance(&mut self) -> Result<Option<Token>> {
         if self.finish.is_some() {
             return Ok(None);
@@ -513,24 +691,16 @@ impl TokenStream<'_, '_> {
         }
         let s = &mut *self.session;
         let engine = s.engine;
-        let id = match self.next_token {
+        let sampled = match self.next_token {
             None => {
-                let t0 = Instant::now();
-                let logits = s.prefill(
-                    &self.prompt,
-                    cancel.as_ref(),
-                    LogitRows::Last,
-                    self.prompt_lora,
-                )?;
-                let id = pick(&logits, &self.params.sampling, 0, 0)?;
-                s.timings.prefill = t0.elapsed();
-                id
+                let logits = s.prefill_request(&self.prompt, &mut self.req, cancel.as_ref())?;
+                pick(&logits, &self.params.sampling, 0, 0)?
             }
             Some(prev) => {
                 let t0 = Instant::now();
                 // Single-path decode appends `prev` to the prefix segment (a T = 1 step).
                 let past = s.prefix.len();
-                let lora = s.lora(self.decode_lora);
+                let lora = s.lora(self.req.decode_lora);
                 let logits = engine.forward_prefill(
                     &mut s.state,
                     &s.kv,
@@ -540,12 +710,14 @@ impl TokenStream<'_, '_> {
                     lora,
                 )?;
                 s.prefix.push(prev);
-                s.prefix_lora.push(self.decode_lora);
+                s.prefix_lora.push(self.req.decode_lora);
+                s.prefix_heads.extend_from_slice(&s.state.head_rows);
                 let id = pick(&logits, &self.params.sampling, self.step, 0)?;
                 s.timings.decode += t0.elapsed();
                 id
             }
         };
+        let id = self.thinking.choose(sampled);
         self.step += 1;
         s.timings.generated = self.step;
         self.next_token = Some(id);
@@ -553,7 +725,7 @@ impl TokenStream<'_, '_> {
             .decoder
             .push(&s.engine.tokenizer, id)?
             .unwrap_or_default();
-        if self.stop.contains(&id) {
+        if self.req.stop.contains(&id) {
             self.finish = Some(FinishReason::Stop);
         }
         Ok(Some(Token { id, text }))

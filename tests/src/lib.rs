@@ -170,3 +170,15 @@ pub fn convert_peft(
     kestrel_formats::convert_peft(dir, &base, &out, &mut |_, _| {})?;
     Ok(out)
 }
+
+/// Convert a head dir (switcher / verifier) against a base `.kst`.
+pub fn convert_head(
+    dir: &Path,
+    base: &Path,
+    out_name: &str,
+) -> Result<PathBuf, kestrel_formats::FormatError> {
+    let out = scratch_dir(out_name).join("head.kst");
+    let base = kestrel_formats::KstFile::open(base)?;
+    kestrel_formats::convert_head(dir, &base, &out, &mut |_, _| {})?;
+    Ok(out)
+}

@@ -1,0 +1,241 @@
+//! Pooled linear heads over the final hidden states: the switcher (chat | reasoning) and the
+//! verifier (a path's score).
+//!
+//! A head `.kst` (`kestrel convert head_dir --base model.kst`) holds `weight` `[C, hidden]`, `bias`
+//! `[C]` and `{kind, pooling, labels}`; it records its base model's header hash and is refused on
+//! another base. The hidden states a head reads are the final block's output after the model's
+//! final RMSNorm (`model.norm`, what transformers returns as `output_hidden_states[-1]`).
+//!
+//! How the engine evaluates them: all loaded heads are one `[ΣC, hidden]` matrix, and every token
+//! a session runs gets its per-token logits `W · norm(h_t) + bias` (one `pooled_head_f32`
+//! dispatch per prefill chunk or decode step, after the blocks). Pooling is then exact arithmetic
+//! on those rows: "last" takes the last token's row, "mean" averages the rows, which equals
+//! `W · mean_t(norm(h_t)) + bias` because the head is linear. Per-token rows are what make heads
+//! work with the session's prompt cache: a reused prompt prefix keeps its rows.
+
+use std::path::Path;
+
+use kestrel_formats::{Kind, KstFile, ModelConfig};
+use kestrel_kernels::Gpu;
+
+use crate::adapter::check_base;
+use crate::error::{EngineError, Result};
+
+/// Which head a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HeadKind {
+    /// Mean-pooled prompt hidden states → chat | reasoning (labels `chat`, `reasoning`).
+    Switcher,
+    /// A reasoning path's final hidden state → one score (a logit; `sigmoid` gives a probability).
+    Verifier,
+}
+
+/// How a head pools the per-token hidden states of a sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadPooling {
+    /// The mean over every token of the sequence.
+    Mean,
+    /// The last token.
+    Last,
+}
+
+/// One loaded head (host copy; the GPU holds all heads as one matrix, see [`Heads`]).
+#[derive(Debug, Clone)]
+pub struct HeadInfo {
+    pub name: String,
+    pub kind: HeadKind,
+    pub pooling: HeadPooling,
+    pub labels: Vec<String>,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl HeadInfo {
+    pub(crate) fn load(path: &Path, cfg: &ModelConfig, base_hash: &str) -> Result<HeadInfo> {
+        let file = KstFile::open(path)?;
+        let bad = |what: String| EngineError::Adapter(format!("{}: {what}", path.display()));
+        if file.kind() != Kind::Head {
+            return Err(bad(format!("not a head file (kind {:?})", file.kind())));
+        }
+        check_base(&file, path, base_hash)?;
+        let meta = file
+            .meta("head")
+            .ok_or_else(|| bad("no `head` section".into()))?;
+        let kind = match meta["kind"].as_str() {
+            Some("switcher") => HeadKind::Switcher,
+            Some("verifier") => HeadKind::Verifier,
+            k => return Err(bad(format!("unknown head kind {k:?}"))),
+        };
+        let pooling = match meta["pooling"].as_str() {
+            Some("mean") => HeadPooling::Mean,
+            Some("last") => HeadPooling::Last,
+            p => return Err(bad(format!("unknown pooling {p:?}"))),
+        };
+        let labels: Vec<String> = meta["labels"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let c = labels.len();
+        match kind {
+            HeadKind::Switcher => {
+                let mut sorted: Vec<&str> = labels.iter().map(String::as_str).collect();
+                sorted.sort_unstable();
+                if sorted != ["chat", "reasoning"] {
+                    return Err(bad(format!(
+                        "a switcher's labels are `chat` and `reasoning`, found {labels:?}"
+                    )));
+                }
+            }
+            HeadKind::Verifier if c != 1 => {
+                return Err(bad(format!(
+                    "a verifier has one output (the score), found {c} labels"
+                )))
+            }
+            HeadKind::Verifier => {}
+        }
+        let hidden = cfg.hidden_size;
+        let tensor = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
+            let t = file.tensor(name)?;
+            if t.shape != shape {
+                return Err(bad(format!(
+                    "{name}: shape {:?}, expected {shape:?}",
+                    t.shape
+                )));
+            }
+            let v = t.to_f32_vec()?;
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(bad(format!("{name}: non-finite values")));
+            }
+            Ok(v)
+        };
+        let weight = tensor("weight", &[c, hidden])?;
+        let bias = tensor("bias", &[c])?;
+        Ok(HeadInfo {
+            name: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            kind,
+            pooling,
+            labels,
+            weight,
+            bias,
+        })
+    }
+
+    /// Number of outputs.
+    pub fn classes(&self) -> usize {
+        self.labels.len()
+    }
+}
+
+/// The loaded heads (at most one of each kind) and their concatenated GPU matrix.
+pub(crate) struct Heads {
+    pub list: Vec<HeadInfo>,
+    /// `[ΣC, hidden]` f32, heads' weights concatenated by rows in `list` order.
+    pub weight: wgpu::Buffer,
+    /// `[ΣC]` f32.
+    pub bias: wgpu::Buffer,
+    /// ΣC: the width of a per-token row.
+    pub width: usize,
+}
+
+impl Heads {
+    /// Upload `list` as one matrix.
+    pub fn upload(gpu: &Gpu, list: Vec<HeadInfo>) -> Result<Heads> {
+        let weight: Vec<f32> = list.iter().flat_map(|h| h.weight.iter().copied()).collect();
+        let bias: Vec<f32> = list.iter().flat_map(|h| h.bias.iter().copied()).collect();
+        Ok(Heads {
+            width: bias.len(),
+            weight: gpu.upload("heads.weight", bytemuck::cast_slice(&weight))?,
+            bias: gpu.upload("heads.bias", bytemuck::cast_slice(&bias))?,
+            list,
+        })
+    }
+
+    /// The head of `kind` and its first column in a per-token row.
+    pub fn get(&self, kind: HeadKind) -> Option<(&HeadInfo, usize)> {
+        let mut col = 0;
+        for h in &self.list {
+            if h.kind == kind {
+                return Some((h, col));
+            }
+            col += h.classes();
+        }
+        None
+    }
+}
+
+/// Pools a head's columns (`col .. col + C` of `width`-wide per-token `rows`) over the tokens.
+pub(crate) fn pool(rows: &[f32], width: usize, head: &HeadInfo, col: usize) -> Option<Vec<f32>> {
+    let n = rows.len() / width;
+    if n == 0 {
+        return None;
+    }
+    let c = head.classes();
+    let row = |t: usize| &rows[t * width + col..t * width + col + c];
+    Some(match head.pooling {
+        HeadPooling::Last => row(n - 1).to_vec(),
+        HeadPooling::Mean => {
+            let mut sum = vec![0f64; c];
+            for t in 0..n {
+                for (s, v) in sum.iter_mut().zip(row(t)) {
+                    *s += f64::from(*v);
+                }
+            }
+            sum.iter().map(|s| (s / n as f64) as f32).collect()
+        }
+    })
+}
+
+/// A switcher's verdict on a prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwitchDecision {
+    /// The mode the switcher picks (the label with the highest logit).
+    pub mode: crate::session::Mode,
+    /// The head's labels, in its output order.
+    pub labels: Vec<String>,
+    /// Pooled logits, one per label.
+    pub logits: Vec<f32>,
+    /// Softmax of `logits`.
+    pub probs: Vec<f32>,
+}
+
+impl SwitchDecision {
+    pub(crate) fn new(labels: &[String], logits: Vec<f32>) -> SwitchDecision {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let e: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+        let z: f32 = e.iter().sum();
+        let best = logits
+            .iter()
+            .enumerate()
+            .fold(0, |b, (i, l)| if *l > logits[b] { i } else { b });
+        SwitchDecision {
+            mode: if labels[best] == "reasoning" {
+                crate::session::Mode::Reasoning
+            } else {
+                crate::session::Mode::Chat
+            },
+            labels: labels.to_vec(),
+            probs: e.iter().map(|v| v / z).collect(),
+            logits,
+        }
+    }
+
+    /// Probability of the reasoning label.
+    pub fn reasoning_prob(&self) -> f32 {
+        self.labels
+            .iter()
+            .position(|l| l == "reasoning")
+            .map_or(0.0, |i| self.probs[i])
+    }
+}
+
+/// `1 / (1 + e^−x)`: a verifier logit as a probability.
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
