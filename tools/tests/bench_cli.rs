@@ -4,36 +4,19 @@
 //! missing adapter, bad flags) that exit 1 without a panic.
 //! Needs a GPU adapter (lavapipe on CI); a missing one fails the test.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::{kestrel, path, tiny_adapter, tiny_model};
 
 use serde_json::Value;
 
-fn tiny_model() -> &'static Path {
-    static MODEL: OnceLock<PathBuf> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        let gguf = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures/tiny/qwen2_tied_gqa/gguf/qwen2_tied_gqa.Q4_0.gguf");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench_cli_tiny.kst");
-        kestrel_formats::gguf::convert_gguf(
-            &gguf,
-            &out,
-            &kestrel_formats::ConvertOptions::default(),
-            &mut |_, _| {},
-        )
-        .expect("converting the tiny GGUF fixture");
-        out
-    })
-}
-
 fn bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kestrel"))
-        .arg("bench")
-        .arg(tiny_model())
-        .args(args)
-        .output()
-        .expect("running kestrel")
+    let mut all = vec!["bench", path(tiny_model())];
+    all.extend_from_slice(args);
+    kestrel(&all)
 }
 
 fn positive(v: &Value, key: &str) -> f64 {
@@ -191,19 +174,6 @@ fn json_report_has_the_schema_and_sane_numbers() {
         stderr.contains("decode (4 after 8)"),
         "table missing from stderr: {stderr}"
     );
-}
-
-fn tiny_adapter() -> &'static Path {
-    static ADAPTER: OnceLock<PathBuf> = OnceLock::new();
-    ADAPTER.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures/tiny/qwen2_tied_gqa/adapters/r8_all");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench_cli_r8_all.kst");
-        let base = kestrel_formats::KstFile::open(tiny_model()).expect("opening the tiny model");
-        kestrel_formats::convert_peft(&dir, &base, &out, &mut |_, _| {})
-            .expect("converting the r8_all adapter");
-        out
-    })
 }
 
 #[test]
