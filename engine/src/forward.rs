@@ -330,8 +330,10 @@ impl Engine {
         st.profiler = prof;
         blocks?;
         st.head_rows.clear();
-        if self.heads.is_some() {
-            // Heads read the final-normed hidden state of every row (xn is free after the blocks).
+        // A single token with logits (a single-path decode step) reuses the row the lm_head
+        // normalises; otherwise the heads get a final norm of every row (xn is free now).
+        let heads_after_lm_head = t == 1 && rows != LogitRows::None;
+        if self.heads.is_some() && !heads_after_lm_head {
             self.kernels.rmsnorm.encode(
                 &mut rec,
                 &st.x,
@@ -360,6 +362,10 @@ impl Engine {
             let mut r = rec.take().unwrap_or_else(|| Recorder::new(gpu));
             self.encode_lm_head(&mut r, st, group)?;
             st.profiler.step(&mut r, "lm_head")?;
+            if heads_after_lm_head {
+                self.encode_heads(&mut r, st, &st.last_n, 1)?;
+                st.profiler.step(&mut r, "heads")?;
+            }
             r.submit()?;
             out.extend(self.read_logits(st)?);
         }

@@ -3,10 +3,11 @@
 //! Faster to iterate with than the criterion bench (`cargo bench -p kestrel-kernels`). Run:
 //! `cargo run --release -p kestrel-kernels --example matmul_probe`. Environment:
 //! `MP_SHAPE=MxK,..` other shapes, `MP_T=n` one column count, `MP_ROUNDS=n` best of n rounds,
-//! `MP_LORA=R` add a rank-R fused LoRA expand, `MP_SHRINK=R` time `lora_shrink` instead.
+//! `MP_LORA=R` add a rank-R fused LoRA expand, `MP_SHRINK=R` time `lora_shrink` instead,
+//! `MP_GLU=1` run `matmul_swiglu` (input `[T, 2K]` gate | up, the down projection's form).
 use kestrel_kernels::{
-    matmul, measure_read_bandwidth, Epilogue, Gpu, GpuOptions, HostMatrix, LoraB, LoraExpand,
-    Matrix, Recorder,
+    matmul, matmul_swiglu, measure_read_bandwidth, Epilogue, Gpu, GpuOptions, HostMatrix, LoraB,
+    LoraExpand, Matrix, Recorder,
 };
 use std::time::Instant;
 
@@ -97,11 +98,12 @@ fn main() {
             LoraB::upload(&gpu, m, rank, &f).expect("B")
         });
         let only: Option<u32> = std::env::var("MP_T").ok().and_then(|v| v.parse().ok());
+        let glu = std::env::var("MP_GLU").is_ok_and(|v| v == "1");
         for t in [1u32, 4, 8, 128] {
             if only.is_some_and(|o| o != t) {
                 continue;
             }
-            let mut xs: Vec<f32> = (0..t * k)
+            let mut xs: Vec<f32> = (0..t * k * if glu { 2 } else { 1 })
                 .map(|_| (next() % 2000) as f32 / 1000.0 - 1.0)
                 .collect();
             xs.resize(xs.len().max(16384), 0.0);
@@ -134,7 +136,11 @@ fn main() {
                 let mut rec = Recorder::new(&gpu);
                 let start = Instant::now();
                 for _ in 0..reps {
-                    matmul(&mut rec, &w, &x, &y, t, &epi).expect("matmul");
+                    if glu {
+                        matmul_swiglu(&mut rec, &w, &x, &y, t, &epi).expect("matmul_swiglu");
+                    } else {
+                        matmul(&mut rec, &w, &x, &y, t, &epi).expect("matmul");
+                    }
                 }
                 best_rec = best_rec.min(start.elapsed().as_secs_f64() / f64::from(reps));
                 rec.submit_and_wait().expect("submit");

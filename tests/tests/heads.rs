@@ -115,6 +115,29 @@ fn switcher_is_independent_of_chunking_and_the_prompt_cache() {
         nmse(&cached.logits, &a.logits) > 1e-8,
         "a changed prompt must change the mean"
     );
+    // Tokens a single-path stream generated (their rows come from the decode steps) are reused
+    // by a following prompt that contains them.
+    let params = GenerateParams {
+        max_tokens: 4,
+        stop_tokens: Some(vec![]),
+        ..Default::default()
+    };
+    let (gen, _) = s.generate(&prompt, &params, |_| true).unwrap();
+    let mut longer = prompt.clone();
+    longer.extend(&gen);
+    let cached = s.switch(&longer).unwrap();
+    assert_eq!(
+        s.timings().cached_tokens,
+        longer.len() - 1,
+        "3 generated tokens were fed"
+    );
+    let fresh = whole.engine.session().unwrap().switch(&longer).unwrap();
+    assert!(
+        nmse(&cached.logits, &fresh.logits) <= 1e-10,
+        "{:?} vs {:?}",
+        cached.logits,
+        fresh.logits
+    );
 }
 
 /// Auto mode decodes exactly as the mode the switcher picks, from the same cached prompt.
