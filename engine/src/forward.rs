@@ -332,8 +332,9 @@ impl Engine {
         st.head_rows.clear();
         // A single token with logits (a single-path decode step) reuses the row the lm_head
         // normalises; otherwise the heads get a final norm of every row (xn is free now).
-        let heads_after_lm_head = t == 1 && rows != LogitRows::None;
-        if self.heads.is_some() && !heads_after_lm_head {
+        let heads = self.heads.is_some();
+        let heads_after_lm_head = heads && t == 1 && rows != LogitRows::None;
+        if heads && !heads_after_lm_head {
             self.kernels.rmsnorm.encode(
                 &mut rec,
                 &st.x,

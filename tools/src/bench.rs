@@ -16,8 +16,9 @@
 //!
 //! With `--adapter`, the LoRA adapter is loaded and decode runs alternate between the base and
 //! the adapter on (`Mode::Reasoning`); `lora_step_ratio` = the median over repeats of
-//! step (on) / step (off) of the same repeat (adjacent runs, so slow drift on a noisy machine
-//! cancels), beside `lora_bytes_ratio` = adapter bytes / base weight bytes.
+//! step (on) / step (off) of the same repeat (adjacent runs over the cached prompt, their order
+//! alternating, so drift on a noisy machine cancels), beside `lora_bytes_ratio` = adapter bytes /
+//! base weight bytes. `path_step_ratio` is paired the same way (`engine_paths`).
 
 mod engine_paths;
 mod engine_runs;

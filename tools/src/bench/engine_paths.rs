@@ -2,12 +2,16 @@
 //! (`Session::generate_paths`), one weight read per step serving all N.
 //!
 //! Contract:
+//! - The prompt is encoded once; every request reuses it from the session's cache (the paths
+//!   decode into their own suffix segments, so the prefix stays the prompt), which keeps a
+//!   round's requests seconds apart instead of a prefill apart.
 //! - For each N: one untimed warm-up request (2 tokens: compiles the N-column pipelines, sizes
-//!   the per-path KV segments), then `repeat` timed requests of `G` tokens per path from an empty
-//!   cache, interleaved over the N values so machine drift hits all alike.
+//!   the per-path KV segments), then `repeat` rounds of one timed request of `G` tokens per path
+//!   for every N, the order of N reversed every other round so linear drift hits all alike.
 //! - step time = the engine's decode time / (generated − 1) (the first token of every path
-//!   comes from the prompt's logits); `ratio[N] = median step(N) / median step(1)`, N = 1 is
-//!   always measured; aggregate throughput = N / step time.
+//!   comes from the prompt's logits); `ratio[N]` = the median over rounds of
+//!   step(N) / step(1) of the same round (N = 1 is always measured); aggregate throughput =
+//!   N / median step time.
 //! - Stop tokens are disabled, so every path runs the full `G` tokens.
 
 use anyhow::{bail, Context};
@@ -21,7 +25,7 @@ pub struct PathStep {
     pub n: usize,
     /// Milliseconds per lockstep decode step (all N paths).
     pub step_ms: Summary,
-    /// `median step(N) / median step(1)`.
+    /// Median over rounds of step(N) / step(1) of the same round.
     pub ratio: f64,
     /// Tokens per second over all paths (N / median step).
     pub tok_s: f64,
@@ -46,9 +50,8 @@ fn params(max_tokens: usize) -> GenerateParams {
     }
 }
 
-/// One request of `gen` tokens per path; milliseconds per decode step.
+/// One request of `gen` tokens per path (the prompt from the cache); milliseconds per step.
 fn step_ms(session: &mut Session<'_>, prompt: &[u32], n: usize, gen: usize) -> anyhow::Result<f64> {
-    session.reset();
     session
         .generate_paths(prompt, n, &params(gen))
         .with_context(|| format!("decoding {n} paths of {gen} tokens"))?;
@@ -75,32 +78,31 @@ pub fn measure(
         gen >= 2,
         "multi-path decode needs at least 2 tokens per path"
     );
+    session.reset();
     for &n in ns {
         step_ms(session, prompt, n, 2)?;
         tick();
     }
     let mut samples = vec![Vec::with_capacity(repeat); ns.len()];
-    for _ in 0..repeat {
-        for (s, &n) in samples.iter_mut().zip(ns) {
-            s.push(step_ms(session, prompt, n, gen)?);
+    for round in 0..repeat {
+        for i in super::stats::round_order(ns.len(), round) {
+            samples[i].push(step_ms(session, prompt, ns[i], gen)?);
             tick();
         }
     }
-    let summaries = samples
-        .iter()
-        .map(|s| Summary::of(s).context("no finite step time"))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let base = summaries.first().map_or(f64::NAN, |s| s.median);
-    Ok(ns
-        .iter()
-        .zip(summaries)
-        .map(|(&n, step_ms)| PathStep {
-            n,
-            ratio: step_ms.median / base,
-            tok_s: n as f64 * 1e3 / step_ms.median,
-            step_ms,
+    ns.iter()
+        .zip(&samples)
+        .map(|(&n, s)| {
+            let step_ms = Summary::of(s).context("no finite step time")?;
+            let ratios: Vec<f64> = s.iter().zip(&samples[0]).map(|(a, b)| a / b).collect();
+            Ok(PathStep {
+                n,
+                ratio: Summary::of(&ratios).context("no finite step ratio")?.median,
+                tok_s: n as f64 * 1e3 / step_ms.median,
+                step_ms,
+            })
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,15 +5,18 @@
 //! - Prompts are synthetic token ids (`synthetic_prompt`), so no tokenizer is needed; speed does
 //!   not depend on which ids are used. Stop tokens are disabled, so every run generates exactly
 //!   the requested count.
-//! - Every run starts from an empty cache (`Session::reset`), so no prefix is reused.
-//! - Prefill: `generate(prompt, max_tokens = 1)`; tok/s = prompt / the engine's prefill time
-//!   (which includes sampling the first token); TTFT = wall time from the call to the first token.
+//! - Prefill: every run starts from an empty cache (`Session::reset`), so no prefix is reused;
+//!   `generate(prompt, max_tokens = 1)`; tok/s = prompt / the engine's prefill time (which
+//!   includes sampling the first token); TTFT = wall time from the call to the first token.
 //! - Decode: `generate(prompt, max_tokens = G)`; tok/s = (G − 1) / the engine's decode time (the
-//!   first token comes from prefill). Dispatches and submits per token are the `Gpu` counter
+//!   first token comes from prefill). The prompt is encoded once; later runs take it from the
+//!   session's cache (all but its last token), so decode steps see the same context and runs
+//!   follow each other within seconds. Dispatches and submits per token are the `Gpu` counter
 //!   deltas between the first and the last token callback, divided by G − 1: exactly the decode
-//!   steps, no prefill. Several variants (base, LoRA adapter on) are measured with their runs
-//!   interleaved, so machine drift hits every variant alike and their ratio holds. An adapter
-//!   variant decodes in `Mode::Reasoning` over a base-encoded prompt (the engine's KV sharing).
+//!   steps, no prefill. Several variants (base, LoRA adapter on) are measured in rounds of one
+//!   run each, the order reversed every other round, so machine drift hits every variant alike
+//!   and the per-round ratios hold. An adapter variant decodes in `Mode::Reasoning` over the
+//!   base-encoded prompt (the engine's KV sharing).
 //! - Reasoning TTFT (`reasoning_ttft`): a chat request encodes the prompt with the base weights,
 //!   then a reasoning request on the same prompt is timed to its first token twice: with KV
 //!   sharing (the prompt comes from the cache) and with `adapter_prompt` (the prompt is encoded
@@ -43,7 +46,7 @@ pub struct DecodeResult {
     pub tok_s: Summary,
     /// Milliseconds per decode step (from the same runs).
     pub step_ms: Summary,
-    /// The runs' step times in run order (run i of every variant is adjacent in time).
+    /// The runs' step times per round (round i of every variant is adjacent in time).
     pub step_runs: Vec<f64>,
     pub dispatches_per_token: f64,
     pub submits_per_token: f64,
@@ -203,9 +206,10 @@ pub fn decode(
         "decode needs at least 2 generated tokens (the first comes from prefill)"
     );
     let mut accs: Vec<DecodeAcc> = variants.iter().map(|_| DecodeAcc::default()).collect();
-    for _ in 0..repeat {
-        for (&adapter, acc) in variants.iter().zip(&mut accs) {
-            decode_run(session, gpu, prompt, gen, adapter, acc)?;
+    session.reset();
+    for round in 0..repeat {
+        for i in super::stats::round_order(variants.len(), round) {
+            decode_run(session, gpu, prompt, gen, variants[i], &mut accs[i])?;
             tick();
         }
     }
@@ -233,7 +237,6 @@ fn decode_run(
     adapter: Option<AdapterId>,
     acc: &mut DecodeAcc,
 ) -> anyhow::Result<()> {
-    session.reset();
     let mut first: Option<GpuStats> = None;
     let mut last = GpuStats::default();
     let mut count = 0usize;

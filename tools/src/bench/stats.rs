@@ -58,9 +58,26 @@ impl Summary {
     }
 }
 
+/// The order of `n` interleaved measurements in round `round`: forward in even rounds, reversed
+/// in odd ones, so a linear drift during a round favours no variant over the rounds.
+pub fn round_order(n: usize, round: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    if round % 2 == 1 {
+        v.reverse();
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounds_alternate_direction() {
+        assert_eq!(round_order(3, 0), [0, 1, 2]);
+        assert_eq!(round_order(3, 1), [2, 1, 0]);
+        assert_eq!(round_order(1, 5), [0]);
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {
