@@ -94,14 +94,7 @@ impl Adapter {
             .ok_or_else(|| {
                 EngineError::Adapter(format!("{}: bad scale {}", path.display(), meta["scale"]))
             })? as f32;
-        let targets: Vec<String> = meta["target_modules"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let targets = json_strings(&meta["target_modules"]);
         let (h, hkv, d, hidden, inter) = (
             cfg.num_attention_heads,
             cfg.num_key_value_heads,
@@ -140,6 +133,17 @@ impl Adapter {
             bytes,
         })
     }
+}
+
+/// The strings of a JSON array (empty when it is not one).
+pub(crate) fn json_strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Refuses an adapter or head file made for another base model than the one with `base_hash`.

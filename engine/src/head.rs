@@ -18,7 +18,7 @@ use std::path::Path;
 use kestrel_formats::{Kind, KstFile, ModelConfig};
 use kestrel_kernels::Gpu;
 
-use crate::adapter::check_base;
+use crate::adapter::{check_base, json_strings};
 use crate::error::{EngineError, Result};
 
 /// Which head a file holds.
@@ -71,14 +71,7 @@ impl HeadInfo {
             Some("last") => HeadPooling::Last,
             p => return Err(bad(format!("unknown pooling {p:?}"))),
         };
-        let labels: Vec<String> = meta["labels"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let labels = json_strings(&meta["labels"]);
         let c = labels.len();
         match kind {
             HeadKind::Switcher => {

@@ -201,29 +201,33 @@ pub fn aggregate(answers: &[String], scores: &[Option<f32>], how: Aggregation) -
             })
         }
         Aggregation::MajorityVote => {
-            // Max by (votes, summed score); the first group wins ties.
-            let key = |paths: &[usize]| (paths.len(), summed(paths, &|x| x));
-            let mut win = &groups[0].1;
-            for (_, g) in &groups[1..] {
-                let (kg, kw) = (key(g), key(win));
-                if kg.0 > kw.0 || (kg.0 == kw.0 && kg.1 > kw.1) {
-                    win = g;
-                }
-            }
+            // (votes, summed score); the first group wins ties.
+            let win = winner(&groups, |g| (g.len() as f32, summed(g, &|x| x)));
             Ok(choice(win, win.len() as f32))
         }
         Aggregation::WeightedVote => {
             need_scores()?;
             let w = |paths: &[usize]| summed(paths, &sigmoid);
-            let mut win = &groups[0].1;
-            for (_, g) in &groups[1..] {
-                if w(g) > w(win) {
-                    win = g;
-                }
-            }
+            let win = winner(&groups, |g| (w(g), 0.0));
             Ok(choice(win, w(win)))
         }
     }
+}
+
+/// The paths of the group with the largest `key` (compared lexicographically); the first group
+/// wins ties.
+fn winner<'g>(
+    groups: &'g [(&str, Vec<usize>)],
+    key: impl Fn(&[usize]) -> (f32, f32),
+) -> &'g [usize] {
+    let mut win = &groups[0].1;
+    for (_, g) in &groups[1..] {
+        let (kg, kw) = (key(g), key(win));
+        if kg.0 > kw.0 || (kg.0 == kw.0 && kg.1 > kw.1) {
+            win = g;
+        }
+    }
+    win
 }
 
 #[cfg(test)]

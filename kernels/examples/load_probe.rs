@@ -123,76 +123,50 @@ fn main() {
         .collect();
     let bytes: &[u8] = bytemuck::cast_slice(&data);
     let src = gpu.upload("src", bytes).unwrap();
-    let tex = dev.create_texture(&wgpu::TextureDescriptor {
-        label: None,
-        size: wgpu::Extent3d {
-            width: w,
+    // The same bytes as a `width`-texel-wide texture of `format` (16-byte rows of `w` vec4s).
+    let texture = |format: wgpu::TextureFormat, width: u32, usage: wgpu::TextureUsages| {
+        let size = wgpu::Extent3d {
+            width,
             height: n_vec4 / w,
             depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba32Uint,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING
-            | wgpu::TextureUsages::STORAGE_BINDING
-            | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    });
-    gpu.queue().write_texture(
-        wgpu::TexelCopyTextureInfo {
-            texture: &tex,
-            mip_level: 0,
-            origin: wgpu::Origin3d::ZERO,
-            aspect: wgpu::TextureAspect::All,
-        },
-        bytes,
-        wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(w * 16),
-            rows_per_image: None,
-        },
-        wgpu::Extent3d {
-            width: w,
-            height: n_vec4 / w,
-            depth_or_array_layers: 1,
-        },
+        };
+        let tex = dev.create_texture(&wgpu::TextureDescriptor {
+            label: None,
+            size,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage: usage | wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        gpu.queue().write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &tex,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            bytes,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(w * 16),
+                rows_per_image: None,
+            },
+            size,
+        );
+        tex.create_view(&Default::default())
+    };
+    let view = texture(
+        wgpu::TextureFormat::Rgba32Uint,
+        w,
+        wgpu::TextureUsages::STORAGE_BINDING,
     );
-    let view = tex.create_view(&Default::default());
-    let tex8 = dev.create_texture(&wgpu::TextureDescriptor {
-        label: None,
-        size: wgpu::Extent3d {
-            width: w * 4,
-            height: n_vec4 / w,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba8Unorm,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    });
-    gpu.queue().write_texture(
-        wgpu::TexelCopyTextureInfo {
-            texture: &tex8,
-            mip_level: 0,
-            origin: wgpu::Origin3d::ZERO,
-            aspect: wgpu::TextureAspect::All,
-        },
-        bytes,
-        wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(w * 16),
-            rows_per_image: None,
-        },
-        wgpu::Extent3d {
-            width: w * 4,
-            height: n_vec4 / w,
-            depth_or_array_layers: 1,
-        },
+    let view8 = texture(
+        wgpu::TextureFormat::Rgba8Unorm,
+        w * 4,
+        wgpu::TextureUsages::empty(),
     );
-    let view8 = tex8.create_view(&Default::default());
     let ub = dev.create_buffer(&wgpu::BufferDescriptor {
         label: None,
         size: 65536,
