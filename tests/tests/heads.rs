@@ -238,6 +238,22 @@ fn path_scores_and_budget_forcing() {
         );
     }
     assert!(paths.iter().any(|p| p.thinking_forced));
+    // One token per path: its score comes from the extra step alone.
+    let one_token = GenerateParams {
+        max_tokens: 1,
+        thinking: None,
+        ..params.clone()
+    };
+    for p in s.generate_paths(&prompt, 2, &one_token).unwrap() {
+        let mut seq = prompt.clone();
+        seq.extend(&p.tokens);
+        let want = s.score_with(&seq, Some(adapter), prompt.len()).unwrap();
+        let got = p.score.expect("a verifier is loaded");
+        assert!(
+            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+            "{got} vs {want}"
+        );
+    }
     assert_ne!(paths[0].tokens, paths[1].tokens, "sampled paths explore");
     // The single-path stream forces the same way.
     let greedy = GenerateParams {
