@@ -1,12 +1,14 @@
 //! `kestrel chat`: interactive multi-turn chat. Each turn re-renders the conversation with the chat
-//! template; the session's cache reuses every token of the previous turns, so only the new user
-//! message is prefilled.
+//! template; the session's cache reuses every token of the previous turns that the base weights
+//! encoded, so only the new user message is prefilled (an answer decoded with the reasoning
+//! adapter is encoded again by the base, as every prompt is). With `--adapter`, `--switcher` and
+//! `--mode auto` the switcher decides per turn whether the answer reasons.
 
 use std::io::{BufRead, Write};
 
 use kestrel::{GenerateParams, Message};
 
-use crate::common::{ModelArgs, SamplingArgs};
+use crate::common::{report_switch, ModelArgs, ReasoningArgs, SamplingArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,10 +22,15 @@ pub struct Args {
     pub max_tokens: usize,
     #[command(flatten)]
     pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub reasoning: ReasoningArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let engine = args.model.load()?;
+    let mut engine = args.model.load()?;
+    args.reasoning.prepare(&mut engine, &args.model)?;
+    let engine = engine;
+    let (mode, thinking) = args.reasoning.params(&engine)?;
     let mut session = engine.session()?;
     let mut history = Vec::new();
     if let Some(s) = &args.system {
@@ -32,6 +39,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let params = GenerateParams {
         max_tokens: args.max_tokens,
         sampling: args.sampling.sampling(),
+        mode,
+        thinking,
         ..Default::default()
     };
     eprintln!(
@@ -58,6 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             true
         });
         writeln!(out)?;
+        report_switch(&session);
         match result {
             Ok(_) => history.push(Message::new("assistant", answer.trim_end())),
             // A turn that no longer fits the context ends the chat with a clear message.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use kestrel::{Engine, EngineOptions, Sampling};
+use kestrel::{Engine, EngineOptions, HeadKind, Mode, Sampling, ThinkingBudget};
 
 /// Model and device options.
 #[derive(clap::Args, Debug, Clone)]
@@ -67,4 +67,101 @@ impl SamplingArgs {
             seed: self.seed,
         }
     }
+}
+
+/// How a request decodes: mode, switcher head and thinking budget (`generate`, `chat`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReasoningArgs {
+    /// chat: decode with the base weights; reasoning: decode with the LoRA adapter (--adapter) on,
+    /// over the prompt KV the base weights encoded (KV sharing); auto: the switcher head
+    /// (--switcher) reads the encoded prompt and picks chat or reasoning (printed on stderr).
+    #[arg(long, value_enum, default_value_t = ModeArg::Chat)]
+    pub mode: ModeArg,
+    /// A switcher head .kst (`kestrel convert head_dir --base model.kst`), for --mode auto.
+    #[arg(long, value_name = "SWITCHER.kst")]
+    pub switcher: Option<PathBuf>,
+    /// Thinking budget (budget forcing): after N sampled tokens without the end-of-thinking
+    /// marker (--think-end), the marker is forced and the model goes on to its answer.
+    #[arg(long, value_name = "N")]
+    pub think_budget: Option<usize>,
+    /// The end-of-thinking marker: what budget forcing inserts, and where --paths answers
+    /// start.
+    #[arg(long, default_value = "</think>")]
+    pub think_end: String,
+}
+
+impl ReasoningArgs {
+    /// Checks the flags against the loaded adapter and loads the switcher into `engine`.
+    pub fn prepare(&self, engine: &mut Engine, model: &ModelArgs) -> anyhow::Result<()> {
+        if self.mode != ModeArg::Chat && model.adapter.is_none() {
+            let mode = if self.mode == ModeArg::Auto {
+                "auto"
+            } else {
+                "reasoning"
+            };
+            anyhow::bail!("--mode {mode} needs --adapter reasoning.kst");
+        }
+        if self.mode == ModeArg::Auto && self.switcher.is_none() {
+            anyhow::bail!("--mode auto needs --switcher switcher.kst");
+        }
+        if let Some(path) = &self.switcher {
+            load_head(engine, "--switcher", path, HeadKind::Switcher)?;
+        }
+        Ok(())
+    }
+
+    /// The request's mode and thinking budget (the end marker tokenized by `engine`).
+    pub fn params(&self, engine: &Engine) -> anyhow::Result<(Mode, Option<ThinkingBudget>)> {
+        let mode = match self.mode {
+            ModeArg::Chat => Mode::Chat,
+            ModeArg::Reasoning => Mode::Reasoning,
+            ModeArg::Auto => Mode::Auto,
+        };
+        let thinking = match self.think_budget {
+            None => None,
+            Some(max_tokens) => {
+                let end = engine.tokenizer().encode(&self.think_end, false)?;
+                if end.is_empty() {
+                    anyhow::bail!("--think-end must not be empty");
+                }
+                Some(ThinkingBudget { max_tokens, end })
+            }
+        };
+        Ok((mode, thinking))
+    }
+}
+
+/// Loads the head at `path` (given as `flag`), which must be of `want` kind.
+pub fn load_head(
+    engine: &mut Engine,
+    flag: &str,
+    path: &std::path::Path,
+    want: HeadKind,
+) -> anyhow::Result<()> {
+    let kind = engine
+        .load_head(path)
+        .map_err(|e| anyhow::anyhow!("loading {flag} {}: {e}", path.display()))?;
+    if kind != want {
+        anyhow::bail!("{flag} {} holds a {kind:?} head", path.display());
+    }
+    Ok(())
+}
+
+/// The switcher's decision (auto mode) on stderr.
+pub fn report_switch(session: &kestrel::Session<'_>) {
+    if let Some(d) = session.last_switch() {
+        eprintln!(
+            "switcher: {:?} (p(reasoning) = {:.3})",
+            d.mode,
+            d.reasoning_prob()
+        );
+    }
+}
+
+/// `--mode`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModeArg {
+    Chat,
+    Reasoning,
+    Auto,
 }

@@ -2,11 +2,9 @@
 
 use std::io::Write;
 
-use kestrel::{
-    aggregate, final_answer, Aggregation, GenerateParams, HeadKind, Message, Mode, ThinkingBudget,
-};
+use kestrel::{aggregate, final_answer, Aggregation, GenerateParams, HeadKind, Message};
 
-use crate::common::{ModelArgs, SamplingArgs};
+use crate::common::{load_head, report_switch, ModelArgs, ReasoningArgs, SamplingArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,26 +24,12 @@ pub struct Args {
     pub max_tokens: usize,
     #[command(flatten)]
     pub sampling: SamplingArgs,
-    /// chat: decode with the base weights; reasoning: decode with the LoRA adapter (--adapter) on,
-    /// over the prompt KV the base weights encoded (KV sharing); auto: the switcher head
-    /// (--switcher) reads the encoded prompt and picks chat or reasoning (printed on stderr).
-    #[arg(long, value_enum, default_value_t = ModeArg::Chat)]
-    pub mode: ModeArg,
-    /// A switcher head .kst (`kestrel convert head_dir --base model.kst`), for --mode auto.
-    #[arg(long, value_name = "SWITCHER.kst")]
-    pub switcher: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub reasoning: ReasoningArgs,
     /// A verifier head .kst: with --paths, every path is scored and the answer is selected
     /// (--select).
     #[arg(long, value_name = "VERIFIER.kst")]
     pub verifier: Option<std::path::PathBuf>,
-    /// Thinking budget (budget forcing): after N sampled tokens without the end-of-thinking
-    /// marker (--think-end), the marker is forced and the model goes on to its answer.
-    #[arg(long, value_name = "N")]
-    pub think_budget: Option<usize>,
-    /// The end-of-thinking marker: what budget forcing inserts, and where --paths answers
-    /// start.
-    #[arg(long, default_value = "</think>")]
-    pub think_end: String,
     /// How --paths picks the answer: best (highest verifier score), vote (most frequent answer)
     /// or weighted (answers weighted by verifier probability). Default: best with a verifier,
     /// else vote.
@@ -66,22 +50,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut engine = args.model.load()?;
-    for (flag, path) in [
-        ("--switcher", &args.switcher),
-        ("--verifier", &args.verifier),
-    ] {
-        let Some(path) = path else { continue };
-        let kind = engine
-            .load_head(path)
-            .map_err(|e| anyhow::anyhow!("loading {flag} {}: {e}", path.display()))?;
-        let want = if flag == "--switcher" {
-            HeadKind::Switcher
-        } else {
-            HeadKind::Verifier
-        };
-        if kind != want {
-            anyhow::bail!("{flag} {} holds a {kind:?} head", path.display());
-        }
+    args.reasoning.prepare(&mut engine, &args.model)?;
+    if let Some(path) = &args.verifier {
+        load_head(&mut engine, "--verifier", path, HeadKind::Verifier)?;
     }
     let engine = engine;
     let prompt = if args.chat {
@@ -94,19 +65,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         engine.encode(&args.prompt)?
     };
-    if args.mode != ModeArg::Chat && args.model.adapter.is_none() {
-        anyhow::bail!(
-            "--mode {} needs --adapter reasoning.kst",
-            if args.mode == ModeArg::Auto {
-                "auto"
-            } else {
-                "reasoning"
-            }
-        );
-    }
-    if args.mode == ModeArg::Auto && args.switcher.is_none() {
-        anyhow::bail!("--mode auto needs --switcher switcher.kst");
-    }
     let select = match (args.select, &args.verifier) {
         (Some(SelectArg::Best | SelectArg::Weighted), None) => {
             anyhow::bail!("--select best and weighted need --verifier verifier.kst")
@@ -115,24 +73,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, Some(_)) => SelectArg::Best,
         (None, None) => SelectArg::Vote,
     };
-    let thinking = match args.think_budget {
-        None => None,
-        Some(max_tokens) => {
-            let end = engine.tokenizer().encode(&args.think_end, false)?;
-            if end.is_empty() {
-                anyhow::bail!("--think-end must not be empty");
-            }
-            Some(ThinkingBudget { max_tokens, end })
-        }
-    };
+    let (mode, thinking) = args.reasoning.params(&engine)?;
     let params = GenerateParams {
         max_tokens: args.max_tokens,
         sampling: args.sampling.sampling(),
-        mode: match args.mode {
-            ModeArg::Chat => Mode::Chat,
-            ModeArg::Reasoning => Mode::Reasoning,
-            ModeArg::Auto => Mode::Auto,
-        },
+        mode,
         adapter_prompt: args.adapter_prompt,
         thinking,
         ..Default::default()
@@ -155,7 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             // Special tokens kept so the end-of-thinking marker is found even when it is one.
             let text = engine.tokenizer().decode(&p.tokens, false)?;
             writeln!(out, "{}", engine.tokenizer().decode(&p.tokens, true)?)?;
-            answers.push(final_answer(&text, Some(&args.think_end)));
+            answers.push(final_answer(&text, Some(&args.reasoning.think_end)));
         }
         let scores: Vec<Option<f32>> = paths.iter().map(|p| p.score).collect();
         let how = match select {
@@ -200,25 +145,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The switcher's decision (auto mode) on stderr.
-fn report_switch(session: &kestrel::Session<'_>) {
-    if let Some(d) = session.last_switch() {
-        eprintln!(
-            "switcher: {:?} (p(reasoning) = {:.3})",
-            d.mode,
-            d.reasoning_prob()
-        );
-    }
-}
-
-/// `--mode`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModeArg {
-    Chat,
-    Reasoning,
-    Auto,
 }
 
 /// `--select`.

@@ -1,6 +1,7 @@
-//! `kestrel generate` with the paper's request flow on the tiny Qwen2 fixture: auto mode (the
-//! switcher head picks chat or reasoning), N verifier-scored paths with budget forcing and the
-//! selected answer, and the errors of missing or mismatched heads (exit 1, one line, no panic).
+//! `kestrel generate` and `kestrel chat` with the paper's request flow on the tiny Qwen2 fixture:
+//! auto mode (the switcher head picks chat or reasoning, per turn in chat), N verifier-scored
+//! paths with budget forcing and the selected answer, and the errors of missing or mismatched
+//! heads (exit 1, one line, no panic).
 //! Needs a GPU adapter (lavapipe on CI); a missing one fails the test.
 
 mod common;
@@ -100,4 +101,39 @@ fn head_flags_are_checked() {
         assert!(stderr.contains(want), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+/// `kestrel chat --mode auto`: the switcher decides every turn (one decision per turn on stderr).
+#[test]
+fn chat_decides_per_turn() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kestrel"))
+        .args([
+            "chat",
+            path(tiny_model()),
+            "--adapter",
+            path(tiny_adapter()),
+            "--switcher",
+            path(tiny_head("switcher")),
+            "--mode",
+            "auto",
+            "--max-tokens",
+            "4",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running kestrel chat");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"hello\nhow are you\n\n")
+        .expect("writing turns");
+    let out = child.wait_with_output().expect("kestrel chat");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("switcher: ").count(), 2, "{stderr}");
 }
