@@ -33,27 +33,21 @@ const WG: u32 = 128u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;           // [N, q_stride]
-#storage_f16 2 kp read
-#storage_f16 3 vp read
-// kp, vp: [Hkv, P_max, D] f16 prefix
-#storage_f16 4 ks read
-#storage_f16 5 vs read
-// ks, vs: [N_max, Hkv, S_max, D] f16 suffixes
+@group(0) @binding(2) var<storage, read> kp: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> vp: array<vec4<u32>>;
+// kp, vp: [Hkv, P_max, D] f16 prefix, read as raw quads of 8 f16
+@group(0) @binding(4) var<storage, read> ks: array<vec4<u32>>;
+@group(0) @binding(5) var<storage, read> vs: array<vec4<u32>>;
+// ks, vs: [N_max, Hkv, S_max, D] f16 suffixes, the same way
 @group(0) @binding(6) var<storage, read> s_len: array<u32>;        // [N] valid suffix slots per path
 @group(0) @binding(7) var<storage, read_write> part: array<f32>;  // [N, H, np + ns, D + 2]
 
-fn load_word(is_prefix: bool, j: u32) -> vec2<u32> {
-#if F16
+// The K and V quads (8 f16 each) at quad index j of the prefix or the suffixes.
+fn load_quads(is_prefix: bool, j: u32) -> array<vec4<u32>, 2> {
     if (is_prefix) {
-        return vec2<u32>(pack2x16float(vec2<f32>(kp[j])), pack2x16float(vec2<f32>(vp[j])));
+        return array<vec4<u32>, 2>(kp[j], vp[j]);
     }
-    return vec2<u32>(pack2x16float(vec2<f32>(ks[j])), pack2x16float(vec2<f32>(vs[j])));
-#else
-    if (is_prefix) {
-        return vec2<u32>(kp[j], vp[j]);
-    }
-    return vec2<u32>(ks[j], vs[j]);
-#endif
+    return array<vec4<u32>, 2>(ks[j], vs[j]);
 }
 
 @compute @workgroup_size(128)
@@ -108,18 +102,9 @@ fn attention_decode_f16(
         workgroupBarrier();
         let base = src + kb * half;
         for (var w = 4u * lid; w < nk * half; w += 4u * WG) {
-            let a = load_word(is_prefix, base + w);
-            let b = load_word(is_prefix, base + w + 1u);
-            let c = load_word(is_prefix, base + w + 2u);
-            let e = load_word(is_prefix, base + w + 3u);
-            ktile[w] = a.x;
-            ktile[w + 1u] = b.x;
-            ktile[w + 2u] = c.x;
-            ktile[w + 3u] = e.x;
-            vtile[w] = a.y;
-            vtile[w + 1u] = b.y;
-            vtile[w + 2u] = c.y;
-            vtile[w + 3u] = e.y;
+            let kv = load_quads(is_prefix, (base + w) / 4u);
+            ktile[w / 4u] = kv[0];
+            vtile[w / 4u] = kv[1];
         }
         workgroupBarrier();
         let mine = select(0u, nk, live);

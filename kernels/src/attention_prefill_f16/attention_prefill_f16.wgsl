@@ -23,28 +23,15 @@ const BQ: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;          // [T, q_stride]
-#storage_f16 2 kc read
-#storage_f16 3 vc read
-// kc, vc: [Hkv, cap, D] f16; query t (position past + t) sees slots 0 ..= past + t.
+@group(0) @binding(2) var<storage, read> kc: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> vc: array<vec4<u32>>;
+// kc, vc: [Hkv, cap, D] f16 read as raw quads of 8; query t (position past + t) sees slots
+// 0 ..= past + t.
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 // dst: nsplit == 1: out [T, H, D]; else partials [T, H, nsplit, D + 2] (acc, m, l)
 
 
-fn kc_raw(j: u32) -> u32 {
-#if F16
-    return pack2x16float(vec2<f32>(kc[j])); // exact round trip; naga cannot bitcast vec2<f16>
-#else
-    return kc[j];
-#endif
-}
 
-fn vc_raw(j: u32) -> u32 {
-#if F16
-    return pack2x16float(vec2<f32>(vc[j]));
-#else
-    return vc[j];
-#endif
-}
 
 @compute @workgroup_size(64)
 fn attention_prefill_f16(
@@ -79,14 +66,8 @@ fn attention_prefill_f16(
         workgroupBarrier();
         let src = kv_words + kb * half;
         for (var w = 4u * lid; w < nk * half; w += 4u * BQ) {
-            ktile[w] = kc_raw(src + w);
-            ktile[w + 1u] = kc_raw(src + w + 1u);
-            ktile[w + 2u] = kc_raw(src + w + 2u);
-            ktile[w + 3u] = kc_raw(src + w + 3u);
-            vtile[w] = vc_raw(src + w);
-            vtile[w + 1u] = vc_raw(src + w + 1u);
-            vtile[w + 2u] = vc_raw(src + w + 2u);
-            vtile[w + 3u] = vc_raw(src + w + 3u);
+            ktile[w / 4u] = kc[(src + w) / 4u];
+            vtile[w / 4u] = vc[(src + w) / 4u];
         }
         workgroupBarrier();
         var mine = 0u;

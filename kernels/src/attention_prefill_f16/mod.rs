@@ -94,7 +94,8 @@ impl PrefillPlan {
     }
 }
 
-/// Keys per workgroup-memory tile for head dim `d` (tile = 2048 packed f16 pairs).
+/// Keys per workgroup-memory tile for head dim `d` (tile = 2048 packed f16 pairs, held as 512
+/// quads).
 pub(crate) fn keys_per_tile(d: u32) -> u32 {
     (4096 / d.max(1)).min(64)
 }
