@@ -7,7 +7,7 @@
 //            used by all N·G queries of kv head hk (invocation = one (path, group member));
 //   x ≥ np:  suffix chunk sc of path n (x − np = n·ns + sc) — keys [sc·C, min(s_len[n], ..))
 //            of that path's suffix, used by its G queries.
-// Each writes a partial (unnormalised acc [D], running max m, sum l) to part slot x (prefix)
+// Each writes a partial (unnormalised acc [D], running max m, sum l, 2 unused) to part slot x (prefix)
 // or np + sc (suffix); attention_decode_merge_f32 combines them exactly (log-sum-exp).
 
 struct Params {
@@ -40,7 +40,7 @@ const WG: u32 = 128u;
 @group(0) @binding(5) var<storage, read> vs: array<vec4<u32>>;
 // ks, vs: [N_max, Hkv, S_max, D] f16 suffixes, the same way
 @group(0) @binding(6) var<storage, read> s_len: array<u32>;        // [N] valid suffix slots per path
-@group(0) @binding(7) var<storage, read_write> part: array<f32>;  // [N, H, np + ns, D + 2]
+@group(0) @binding(7) var<storage, read_write> part: array<f32>;  // [N, H, np + ns, D + 4]
 
 // The K and V quads (8 f16 each) at quad index j of the prefix or the suffixes.
 fn load_quads(is_prefix: bool, j: u32) -> array<vec4<u32>, 2> {
@@ -130,7 +130,7 @@ fn attention_decode_f16(
 
     if (live) {
         let nc = p.np + p.ns;
-        let obase = ((qpath * p.h + head) * nc + slot) * (p.d + 2u);
+        let obase = ((qpath * p.h + head) * nc + slot) * (p.d + 4u);
         for (var i = 0u; i < D / 4u; i++) {
             let v = acc[i];
             part[obase + 4u * i] = v.x;

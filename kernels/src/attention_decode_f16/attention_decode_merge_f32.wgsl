@@ -10,8 +10,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> part: array<f32>;       // [N·H, nc, D + 2]: acc, m, l
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;  // [N, H, D]
+// [N·H, nc, D + 4]: acc (D), m, l, 2 unused — whole quads, so a lane reads 4 values per load
+// (lavapipe runs one per-lane loop per load instruction).
+@group(0) @binding(1) var<storage, read> part: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;  // [N, H, D]
 
 @compute @workgroup_size(64)
 fn attention_decode_merge_f32(
@@ -20,26 +22,28 @@ fn attention_decode_merge_f32(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let row = linear_wg(wg, nwg);
-    if (row >= p.rows) {
+    let q4 = p.d / 4u;  // quads of acc; quad q4 holds (m, l, -, -)
+    if (row >= p.rows || lid >= q4) {
         return;
     }
-    let w = p.d + 2u;
-    let base = row * p.nc * w;
+    let w4 = q4 + 1u;
+    let base = row * p.nc * w4;
     var mx = -3.0e38;
     for (var c = 0u; c < p.nc; c++) {
-        mx = max(mx, part[base + c * w + p.d]);
+        mx = max(mx, part[base + c * w4 + q4].x);
     }
     var total = 0.0;
     for (var c = 0u; c < p.nc; c++) {
-        total += part[base + c * w + p.d + 1u] * exp(part[base + c * w + p.d] - mx);
+        let ml = part[base + c * w4 + q4];
+        total += ml.y * exp(ml.x - mx);
     }
     // No keys at all (P = 0 and an empty suffix): the output is defined as 0.
     let inv = select(0.0, 1.0 / total, total > 0.0);
-    for (var i = lid; i < p.d; i += 64u) {
-        var o = 0.0;
+    for (var i = lid; i < q4; i += 64u) {
+        var o = vec4<f32>(0.0);
         for (var c = 0u; c < p.nc; c++) {
-            o += part[base + c * w + i] * exp(part[base + c * w + p.d] - mx);
+            o += part[base + c * w4 + i] * exp(part[base + c * w4 + q4].x - mx);
         }
-        out[row * p.d + i] = o * inv;
+        out[row * q4 + i] = o * inv;
     }
 }

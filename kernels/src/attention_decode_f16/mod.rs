@@ -14,7 +14,8 @@
 //!   (prefix chunk, kv head) stages the chunk's K/V once in workgroup memory and serves ALL
 //!   N·G queries of that kv head (the prefix is read once per step, not once per path); a
 //!   workgroup per (path, suffix chunk, kv head) serves that path's G queries. Each writes
-//!   (acc, max m, sum l) per query to `scratch: [N, H, np + ns, D + 2]` f32.
+//!   (acc, max m, sum l, 2 unused) per query to `scratch: [N, H, np + ns, D + 4]` f32 (whole
+//!   16-byte quads: the merge reads 4 values per load).
 //!   Pass 2 (`attention_decode_merge_f32`): `M = max m_c`, `out = Σ acc_c e^(m_c − M) /
 //!   Σ l_c e^(m_c − M)` — exact, so the split never changes the result beyond rounding.
 //!   Two dispatches per layer.
@@ -36,6 +37,9 @@ use crate::heads::{HeadDims, QkvLayout};
 use crate::runtime::recorder::fold_workgroups;
 use crate::shape::{elems, ensure, need_bytes};
 use crate::{BufferBinding, Gpu, KernelError, Recorder};
+
+/// Floats after a partial's D accumulators: m, l and 2 unused (a partial is whole quads).
+pub(crate) const PART_EXTRA: u32 = 4;
 
 /// Sizes of one decode step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +195,7 @@ impl AttentionDecode {
         u64::from(shape.n)
             * u64::from(dims.h)
             * u64::from(plan.np + plan.ns)
-            * (u64::from(dims.d) + 2)
+            * u64::from(dims.d + PART_EXTRA)
             * 4
     }
 
@@ -239,7 +243,7 @@ impl AttentionDecode {
                 n.into(),
                 dims.h.into(),
                 (plan.np + plan.ns).into(),
-                (dims.d + 2).into(),
+                (dims.d + PART_EXTRA).into(),
             ],
         )?;
         let n_out = elems("out", &[n.into(), dims.h.into(), dims.d.into()])?;

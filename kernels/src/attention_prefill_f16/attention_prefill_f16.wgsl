@@ -28,7 +28,7 @@ const BQ: u32 = 64u;
 // kc, vc: [Hkv, cap, D] f16 read as raw quads of 8; query t (position past + t) sees slots
 // 0 ..= past + t.
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
-// dst: nsplit == 1: out [T, H, D]; else partials [T, H, nsplit, D + 2] (acc, m, l)
+// dst: nsplit == 1: out [T, H, D]; else partials [T, H, nsplit, D + 4] (acc, m, l, 2 unused)
 
 
 
@@ -106,7 +106,7 @@ fn attention_prefill_f16(
             dst[obase + 4u * i + 3u] = v.w;
         }
     } else if (t < p.t) {
-        let obase = ((t * p.h + head) * p.nsplit + wg.z) * (p.d + 2u);
+        let obase = ((t * p.h + head) * p.nsplit + wg.z) * (p.d + 4u);
         for (var i = 0u; i < D / 4u; i++) {
             let v = acc[i];
             dst[obase + 4u * i] = v.x;

@@ -26,7 +26,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use crate::attention_decode_f16::AttentionMergeParams;
+use crate::attention_decode_f16::{AttentionMergeParams, PART_EXTRA};
 use crate::heads::{HeadDims, QkvLayout};
 use crate::runtime::recorder::fold_workgroups;
 use crate::shape::{elems, ensure, need_bytes};
@@ -158,7 +158,11 @@ impl AttentionPrefill {
         if plan.nsplit == 1 {
             return 0;
         }
-        u64::from(t) * u64::from(dims.h) * u64::from(plan.nsplit) * (u64::from(dims.d) + 2) * 4
+        u64::from(t)
+            * u64::from(dims.h)
+            * u64::from(plan.nsplit)
+            * u64::from(dims.d + PART_EXTRA)
+            * 4
     }
 
     /// Records attention for `t` queries at positions `past .. past + t` over a prefix cache
