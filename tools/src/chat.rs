@@ -27,8 +27,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.reasoning.check(&args.model)?;
     let mut engine = args.model.load()?;
-    args.reasoning.prepare(&mut engine, &args.model)?;
+    args.reasoning.load_switcher(&mut engine)?;
     let engine = engine;
     let (mode, thinking) = args.reasoning.params(&engine)?;
     let mut session = engine.session()?;

@@ -91,8 +91,8 @@ pub struct ReasoningArgs {
 }
 
 impl ReasoningArgs {
-    /// Checks the flags against the loaded adapter and loads the switcher into `engine`.
-    pub fn prepare(&self, engine: &mut Engine, model: &ModelArgs) -> anyhow::Result<()> {
+    /// Checks the flags against `--adapter` (before the model loads, so flag errors are quick).
+    pub fn check(&self, model: &ModelArgs) -> anyhow::Result<()> {
         if self.mode != ModeArg::Chat && model.adapter.is_none() {
             let mode = if self.mode == ModeArg::Auto {
                 "auto"
@@ -104,6 +104,11 @@ impl ReasoningArgs {
         if self.mode == ModeArg::Auto && self.switcher.is_none() {
             anyhow::bail!("--mode auto needs --switcher switcher.kst");
         }
+        Ok(())
+    }
+
+    /// Loads the switcher head (if any) into `engine`.
+    pub fn load_switcher(&self, engine: &mut Engine) -> anyhow::Result<()> {
         if let Some(path) = &self.switcher {
             load_head(engine, "--switcher", path, HeadKind::Switcher)?;
         }

@@ -49,8 +49,18 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // Flag errors before the (slow) model load.
+    let select = match (args.select, &args.verifier) {
+        (Some(SelectArg::Best | SelectArg::Weighted), None) => {
+            anyhow::bail!("--select best and weighted need --verifier verifier.kst")
+        }
+        (Some(s), _) => s,
+        (None, Some(_)) => SelectArg::Best,
+        (None, None) => SelectArg::Vote,
+    };
+    args.reasoning.check(&args.model)?;
     let mut engine = args.model.load()?;
-    args.reasoning.prepare(&mut engine, &args.model)?;
+    args.reasoning.load_switcher(&mut engine)?;
     if let Some(path) = &args.verifier {
         load_head(&mut engine, "--verifier", path, HeadKind::Verifier)?;
     }
@@ -64,14 +74,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         engine.encode_chat(&msgs)?
     } else {
         engine.encode(&args.prompt)?
-    };
-    let select = match (args.select, &args.verifier) {
-        (Some(SelectArg::Best | SelectArg::Weighted), None) => {
-            anyhow::bail!("--select best and weighted need --verifier verifier.kst")
-        }
-        (Some(s), _) => s,
-        (None, Some(_)) => SelectArg::Best,
-        (None, None) => SelectArg::Vote,
     };
     let (mode, thinking) = args.reasoning.params(&engine)?;
     let params = GenerateParams {
