@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::attention_decode_f16::{AttentionDecode, DecodeBuffers, DecodeShape};
 use crate::attention_prefill_f16::AttentionPrefill;
 use crate::heads::{HeadDims, QkvLayout};
+use crate::rmsnorm_f32::RmsNorm;
 use crate::sampling::{Argmax, Sample, SampleConfig};
 use crate::test_util::gpu;
 use crate::testdata::Rng;
@@ -131,4 +132,22 @@ fn k2_perf() {
             eprintln!("sample  N={n:2} V={v} top_k={k} top_p={p}: {ms:.3} ms");
         }
     }
+    // RMSNorm of one decode row (hidden 896), 48 per 0.5B decode step: per-dispatch cost.
+    let norm = RmsNorm::new(&gpu).unwrap();
+    let x = gpu
+        .upload("x", bytemuck::cast_slice(&rng.vec(896, 1.0)))
+        .unwrap();
+    let w = gpu
+        .upload("w", bytemuck::cast_slice(&rng.vec(896, 1.0)))
+        .unwrap();
+    let y = gpu.zeros("y", 896 * 4).unwrap();
+    let ms = time(&gpu, 5, |rec| {
+        for _ in 0..48 {
+            norm.encode(rec, &x, &w, &y, 1, 896, 1e-6).unwrap();
+        }
+    });
+    eprintln!(
+        "rmsnorm T=1 K=896: {:.3} ms per dispatch (48 in one submit)",
+        ms / 48.0
+    );
 }
