@@ -192,6 +192,25 @@ fn auto_mode_follows_the_switcher() {
     assert!(err.contains("adapter_prompt"), "{err}");
 }
 
+/// A path's verifier score equals scoring prompt + path from scratch (prompt by the base, path
+/// by the adapter).
+fn check_score(
+    s: &mut kestrel::Session<'_>,
+    prompt: &[u32],
+    p: &kestrel::PathOutput,
+    adapter: kestrel::AdapterId,
+) {
+    let mut seq = prompt.to_vec();
+    seq.extend(&p.tokens);
+    let want = s.score_with(&seq, Some(adapter), prompt.len()).unwrap();
+    let got = p.score.expect("a verifier is loaded");
+    assert!(
+        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+        "path {:?}: score {got} vs {want} from scratch",
+        p.tokens
+    );
+}
+
 /// Each reasoning path's verifier score equals scoring its whole sequence from scratch (prompt
 /// by the base, path by the adapter); budget forcing puts the end sequence right at the budget.
 #[test]
@@ -228,14 +247,7 @@ fn path_scores_and_budget_forcing() {
         } else {
             assert!(p.tokens[..5].windows(2).any(|w| w == end), "path {i}");
         }
-        let mut seq = prompt.clone();
-        seq.extend(&p.tokens);
-        let want = s.score_with(&seq, Some(adapter), prompt.len()).unwrap();
-        let got = p.score.expect("a verifier is loaded");
-        assert!(
-            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-            "path {i}: score {got} vs {want} from scratch"
-        );
+        check_score(&mut s, &prompt, p, adapter);
     }
     assert!(paths.iter().any(|p| p.thinking_forced));
     // One token per path: its score comes from the extra step alone.
@@ -244,15 +256,8 @@ fn path_scores_and_budget_forcing() {
         thinking: None,
         ..params.clone()
     };
-    for p in s.generate_paths(&prompt, 2, &one_token).unwrap() {
-        let mut seq = prompt.clone();
-        seq.extend(&p.tokens);
-        let want = s.score_with(&seq, Some(adapter), prompt.len()).unwrap();
-        let got = p.score.expect("a verifier is loaded");
-        assert!(
-            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-            "{got} vs {want}"
-        );
+    for p in &s.generate_paths(&prompt, 2, &one_token).unwrap() {
+        check_score(&mut s, &prompt, p, adapter);
     }
     assert_ne!(paths[0].tokens, paths[1].tokens, "sampled paths explore");
     // The single-path stream forces the same way.
