@@ -32,6 +32,7 @@ use crate::adapter::{Adapter, LoraGroup};
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
+use crate::head::HeadKind;
 use crate::kv::{KvCache, LayerKv};
 
 /// `KESTREL_PROFILE=1`: submit and wait after every kernel and accumulate wall time per kernel
@@ -438,7 +439,12 @@ impl Engine {
         blocks?;
         let rows: Vec<usize> = (0..n).collect();
         self.encode_lm_head(&mut rec, st, &rows)?;
-        if self.heads.is_some() {
+        if self
+            .heads
+            .as_ref()
+            .is_some_and(|h| h.get(HeadKind::Verifier).is_some())
+        {
+            // Path tokens' head rows serve only the verifier (the switcher pools prompts). The
             // lm_head left the paths' final-normed hidden states in last_n.
             self.encode_heads(&mut rec, st, &st.last_n, nn)?;
         }

@@ -8,7 +8,8 @@
 //!
 //! How the engine evaluates them: all loaded heads are one `[ΣC, hidden]` matrix, and every token
 //! a session runs gets its per-token logits `W · norm(h_t) + bias` (one `pooled_head_f32`
-//! dispatch per prefill chunk or decode step, after the blocks). Pooling is then exact arithmetic
+//! dispatch per prefill chunk or decode step, after the blocks; a multi-path step runs it only
+with a verifier loaded, the one head that reads path tokens). Pooling is then exact arithmetic
 //! on those rows: "last" takes the last token's row, "mean" averages the rows, which equals
 //! `W · mean_t(norm(h_t)) + bias` because the head is linear. Per-token rows are what make heads
 //! work with the session's prompt cache: a reused prompt prefix keeps its rows.
@@ -163,26 +164,51 @@ impl Heads {
     }
 }
 
+/// A head's pooling over tokens, one row of its outputs at a time (mean: f64 sums in token
+/// order; last: the latest row).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PoolAcc {
+    sum: Vec<f64>,
+    last: Vec<f32>,
+    n: usize,
+}
+
+impl PoolAcc {
+    pub fn push(&mut self, row: &[f32]) {
+        if self.sum.is_empty() {
+            self.sum = vec![0.0; row.len()];
+        }
+        for (s, v) in self.sum.iter_mut().zip(row) {
+            *s += f64::from(*v);
+        }
+        self.last.clear();
+        self.last.extend_from_slice(row);
+        self.n += 1;
+    }
+
+    /// The pooled outputs; `None` before any row.
+    pub fn finish(&self, pooling: HeadPooling) -> Option<Vec<f32>> {
+        if self.n == 0 {
+            return None;
+        }
+        Some(match pooling {
+            HeadPooling::Last => self.last.clone(),
+            HeadPooling::Mean => self
+                .sum
+                .iter()
+                .map(|s| (s / self.n as f64) as f32)
+                .collect(),
+        })
+    }
+}
+
 /// Pools a head's columns (`col .. col + C` of `width`-wide per-token `rows`) over the tokens.
 pub(crate) fn pool(rows: &[f32], width: usize, head: &HeadInfo, col: usize) -> Option<Vec<f32>> {
-    let n = rows.len() / width;
-    if n == 0 {
-        return None;
+    let mut acc = PoolAcc::default();
+    for r in rows.chunks_exact(width) {
+        acc.push(&r[col..col + head.classes()]);
     }
-    let c = head.classes();
-    let row = |t: usize| &rows[t * width + col..t * width + col + c];
-    Some(match head.pooling {
-        HeadPooling::Last => row(n - 1).to_vec(),
-        HeadPooling::Mean => {
-            let mut sum = vec![0f64; c];
-            for t in 0..n {
-                for (s, v) in sum.iter_mut().zip(row(t)) {
-                    *s += f64::from(*v);
-                }
-            }
-            sum.iter().map(|s| (s / n as f64) as f32).collect()
-        }
-    })
+    acc.finish(head.pooling)
 }
 
 /// A switcher's verdict on a prompt.

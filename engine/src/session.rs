@@ -13,7 +13,7 @@ use crate::adapter::{Adapter, AdapterId};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::forward::{LogitRows, State};
-use crate::head::{pool, HeadInfo, HeadKind, HeadPooling, SwitchDecision};
+use crate::head::{pool, HeadInfo, HeadKind, PoolAcc, SwitchDecision};
 use crate::kv::{KvCache, KvShape};
 use crate::reasoning::{Thinking, ThinkingBudget};
 use crate::sampling::{pick, Sampling};
@@ -524,14 +524,6 @@ pub struct PathOutput {
 /// Most paths decoded together.
 pub const MAX_PATHS: usize = crate::forward::LOGIT_ROWS;
 
-/// Running verifier pooling of one path: its rows' sum (prompt rows included) and last row.
-#[derive(Debug, Clone, Copy, Default)]
-struct ScoreAcc {
-    sum: f64,
-    n: usize,
-    last: f32,
-}
-
 impl Session<'_> {
     /// Parallel test-time scaling: decode `n` paths (1..=16) in lockstep as one batch over the
     /// shared prompt KV. The prompt is encoded once (by the base weights unless
@@ -566,19 +558,13 @@ impl Session<'_> {
         let first = self.prefill_request(prompt, &mut req, cancel)?;
         let verifier = self.head_of(HeadKind::Verifier).ok();
         let width = self.heads_width();
-        // Every path's pooling starts with the prompt's rows.
-        let prompt_acc = match verifier {
-            Some((_, col)) => {
-                self.prefix_heads
-                    .chunks_exact(width)
-                    .fold(ScoreAcc::default(), |a, r| ScoreAcc {
-                        sum: a.sum + f64::from(r[col]),
-                        n: a.n + 1,
-                        last: r[col],
-                    })
+        // Every path's verifier pooling starts with the prompt's rows.
+        let mut prompt_acc = PoolAcc::default();
+        if let Some((_, col)) = verifier {
+            for r in self.prefix_heads.chunks_exact(width) {
+                prompt_acc.push(&r[col..col + 1]);
             }
-            None => ScoreAcc::default(),
-        };
+        }
         let mut acc = vec![prompt_acc; n];
         let mut out: Vec<PathOutput> = (0..n)
             .map(|_| PathOutput {
@@ -631,12 +617,7 @@ impl Session<'_> {
             if let Some((_, col)) = verifier {
                 let rows = engine.read_heads(&self.state, n)?;
                 for p in (0..n).filter(|&p| live[p]) {
-                    let r = rows[p * width + col];
-                    acc[p] = ScoreAcc {
-                        sum: acc[p].sum + f64::from(r),
-                        n: acc[p].n + 1,
-                        last: r,
-                    };
+                    acc[p].push(&rows[p * width + col..p * width + col + 1]);
                 }
             }
             if last {
@@ -648,10 +629,9 @@ impl Session<'_> {
         self.timings.decode = t0.elapsed();
         for (p, o) in out.iter_mut().enumerate() {
             o.thinking_forced = thinking[p].was_forced;
-            o.score = verifier.map(|(h, _)| match h.pooling {
-                HeadPooling::Last => acc[p].last,
-                HeadPooling::Mean => (acc[p].sum / acc[p].n as f64) as f32,
-            });
+            o.score = verifier
+                .and_then(|(h, _)| acc[p].finish(h.pooling))
+                .map(|v| v[0]);
         }
         Ok(out)
     }
