@@ -9,7 +9,7 @@
 //! How the engine evaluates them: all loaded heads are one `[ΣC, hidden]` matrix, and every token
 //! a session runs gets its per-token logits `W · norm(h_t) + bias` (one `pooled_head_f32`
 //! dispatch per prefill chunk or decode step, after the blocks; a multi-path step runs it only
-with a verifier loaded, the one head that reads path tokens). Pooling is then exact arithmetic
+//! with a verifier loaded, the one head that reads path tokens). Pooling is then exact arithmetic
 //! on those rows: "last" takes the last token's row, "mean" averages the rows, which equals
 //! `W · mean_t(norm(h_t)) + bias` because the head is linear. Per-token rows are what make heads
 //! work with the session's prompt cache: a reused prompt prefix keeps its rows.
