@@ -147,7 +147,7 @@ impl State {
         let gpu = &engine.gpu;
         let f = |n: usize| (n.max(1) * 4) as u64;
         // Matmul inputs: at least the uniform x window, so decode steps read x through it on CPU
-        // adapters (Gpu::x_binding).
+        // adapters (Gpu::x_input; larger inputs are copied into the scratch x texture).
         let fx = |n: usize| f(n).max(kestrel_kernels::UNIFORM_X_BYTES);
         let qkv_w = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim;
         let d = c.head_dim;

@@ -16,6 +16,7 @@ fn open(disable_f16: bool) -> Arc<Gpu> {
         disable_f16,
         disable_subgroups: disable_f16,
         disable_uniform_x: disable_f16,
+        disable_texture_x: disable_f16,
     }) {
         Ok(g) => Arc::new(g),
         Err(e) => panic!(
@@ -36,7 +37,8 @@ pub fn gpu_packed() -> Arc<Gpu> {
 }
 
 /// `v` as f32 bytes zero-padded to the uniform x window, so kernels on `gpu()` read it through
-/// the window (`Gpu::x_binding`) and on `gpu_packed()` through storage: tests cover both.
+/// the window (or, past 64 KiB, the scratch x texture: `Gpu::x_input`) and on `gpu_packed()`
+/// through storage: tests cover all three.
 pub fn x_bytes(v: &[f32]) -> Vec<u8> {
     let mut b = f32_bytes(v);
     b.resize(

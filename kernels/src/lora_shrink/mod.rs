@@ -116,7 +116,7 @@ fn record(
     let gpu = rec.gpu();
     let wg = gpu.small_grid_workgroup();
     let ncol = t.min(4);
-    let (xb, x_uniform) = gpu.x_binding(x, tt * kk * 4);
+    let xb = gpu.x_input(rec, x, tt * kk * 4)?;
     let pipe = gpu.pipeline_x(
         ID,
         SRC,
@@ -126,7 +126,7 @@ fn record(
             ("WG", f64::from(wg)),
             ("GLU", f64::from(u8::from(glu))),
         ],
-        x_uniform,
+        xb.read(),
     )?;
     let params = Params {
         k,
@@ -134,10 +134,11 @@ fn record(
         rows: a.rows,
         _pad: 0,
     };
-    rec.dispatch_with_textures(
+    rec.dispatch_x(
         &pipe,
         &params,
-        &[xb, h.into()],
+        &xb,
+        &[h.into()],
         3,
         &[&a.view],
         [a.rows.div_ceil(wg), t.div_ceil(ncol), 1],

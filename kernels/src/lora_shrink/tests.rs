@@ -1,5 +1,6 @@
 //! lora_shrink vs the CPU reference in both f16 modes (1–4 matrices, ranks up to 128, K with and
-//! without a K % 32 tail, T from 1 to past 16), plus argument errors.
+//! without a K % 32 tail, T from 1 to past 16, inputs past the uniform x window), plus argument
+//! errors.
 
 use proptest::prelude::*;
 
@@ -15,7 +16,7 @@ proptest! {
     fn matches_reference(
         ranks in prop::collection::vec(1usize..=128, 1..=4),
         k4 in 1usize..100,
-        t in prop::sample::select(vec![1usize, 2, 16, 17, 33]),
+        t in prop::sample::select(vec![1usize, 2, 16, 17, 33, 64]),
         seed in any::<u64>(),
     ) {
         let k = 4 * k4;
@@ -44,7 +45,13 @@ proptest! {
 #[test]
 fn swiglu_input_matches_reference() {
     let mut rng = Rng(31);
-    for (k, r, t) in [(96usize, 16usize, 1usize), (100, 8, 3), (64, 24, 6)] {
+    // (200, 16, 48): 75 KiB of gate | up, past the uniform window (the scratch x texture).
+    for (k, r, t) in [
+        (96usize, 16usize, 1usize),
+        (100, 8, 3),
+        (64, 24, 6),
+        (200, 16, 48),
+    ] {
         let gu = rng.vec(t * 2 * k);
         let a = round_f16(&rng.vec(r * k));
         let act = crate::swiglu_f32::reference::swiglu(&gu, k);

@@ -10,7 +10,7 @@
 //! 64), the column quad from `workgroup_id.y` → grid `[ceil(rows / 8·WG), ceil(T / NCOL), 1]`.
 //! One weight read serves NCOL columns; each x chunk serves 8 rows (with subgroups its 32 values
 //! are loaded once per 8 lanes and broadcast; on CPU adapters x of ≤ 64 KiB is read through the
-//! uniform window, `Gpu::x_binding`, `wgsl/x32.wgsl`). A column's arithmetic does not depend on NCOL, on
+//! uniform window, larger ones from the scratch x texture: `Gpu::x_input`, `wgsl/x32.wgsl`). A column's arithmetic does not depend on NCOL, on
 //! its quad or on the subgroup mode, so batched columns equal single-column runs bit for bit and
 //! prefill equals decode (tested).
 //! `GLU` (pipeline constant, [`crate::matmul::matmul_swiglu`]): x is `[T, 2K]` gate | up and
@@ -55,7 +55,7 @@ pub(crate) fn encode(
     let ncol = params.t.min(4);
     // x rows read by this dispatch: T × K (GLU: T × 2K) f32 — the uniform window if it fits.
     let x_bytes = u64::from(params.t) * u64::from(params.k) * 4 * if swiglu { 2 } else { 1 };
-    let (x, x_uniform) = gpu.x_binding(common[0].buffer, x_bytes);
+    let x = gpu.x_input(rec, common[0].buffer, x_bytes)?;
     let pipe = gpu.pipeline_x(
         ID,
         SRC,
@@ -66,13 +66,13 @@ pub(crate) fn encode(
             ("BITS", f64::from(bits)),
             ("GLU", f64::from(u8::from(swiglu))),
         ],
-        x_uniform,
+        x.read(),
     )?;
-    let bindings = [x, common[1], common[2], common[3]];
-    rec.dispatch_with_textures(
+    rec.dispatch_x(
         &pipe,
         params,
-        &bindings,
+        &x,
+        &common[1..],
         6,
         &[q, scales, mins.as_ref().unwrap_or(scales), lora_b],
         [block.rows.div_ceil(8 * wg), params.t.div_ceil(ncol), 1],

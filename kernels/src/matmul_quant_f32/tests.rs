@@ -82,8 +82,9 @@ fn batched_vs_single(kind: Kind, m: u32, k: u32, t: u32) -> (Vec<f32>, Vec<f32>,
 #[test]
 fn batched_columns_are_bit_identical_and_permute() {
     for kind in [Kind::W4Sym, Kind::W4Asym, Kind::W8] {
-        // 40: a prefill T (10 column quads) must equal decode runs too.
-        for t in [2u32, 8, 16, 40] {
+        // 40: a prefill T (10 column quads) must equal decode runs too; 80 (80 KiB of x) reads
+        // x from the scratch x texture and must equal single columns read through the window.
+        for t in [2u32, 8, 16, 40, 80] {
             let (m, k) = (70u32, 256u32);
             let (batched, singles, permuted) = batched_vs_single(kind, m, k, t);
             assert_eq!(
@@ -153,7 +154,13 @@ fn fused_swiglu_input_equals_swiglu_then_matmul() {
     use crate::test_util::x_bytes;
     let mut rng = Rng(23);
     for g in both_modes() {
-        for (kind, t) in [(Kind::W4Sym, 1u32), (Kind::W4Asym, 6), (Kind::W8, 21)] {
+        // T = 48: 72 KiB of gate | up, past the uniform window.
+        for (kind, t) in [
+            (Kind::W4Sym, 1u32),
+            (Kind::W4Asym, 6),
+            (Kind::W8, 21),
+            (Kind::W4Sym, 48),
+        ] {
             let (m, k) = (45u32, 192u32);
             let h = HostData::random(kind, m, k, 32, &mut rng);
             let w = Matrix::upload(&g, &h.host()).unwrap();
@@ -182,5 +189,29 @@ fn fused_swiglu_input_equals_swiglu_then_matmul() {
             let e = crate::test_util::nmse(&b, &a);
             assert!(e <= 1e-12, "{kind:?} T={t} f16={}: nMSE {e:e}", g.has_f16());
         }
+    }
+}
+
+/// On CPU adapters inputs past the 64 KiB uniform window are copied into the scratch x texture
+/// (elsewhere they stay storage). Whole texture rows only (T = 128, K = 256: 2 rows of 4096
+/// texels) and a partial last row (T = 75) both match the reference.
+#[test]
+fn inputs_past_the_window_read_the_x_texture() {
+    use crate::{Recorder, XRead};
+    let g = crate::test_util::gpu();
+    let x = g.zeros("x", 128 * 256 * 4).unwrap();
+    let mut rec = Recorder::new(&g);
+    let read = |rec: &mut Recorder<'_>, bytes| g.x_input(rec, &x, bytes).unwrap().read();
+    let (small, large) = (read(&mut rec, 65536), read(&mut rec, 65552));
+    if g.is_cpu() {
+        assert_eq!((small, large), (XRead::Uniform, XRead::Texture));
+    } else {
+        assert_eq!((small, large), (XRead::Storage, XRead::Storage));
+    }
+    rec.submit_and_wait().unwrap();
+    let mut rng = Rng(41);
+    for (kind, t) in [(Kind::W4Sym, 128u32), (Kind::W4Asym, 75), (Kind::W8, 75)] {
+        let h = HostData::random(kind, 61, 256, 64, &mut rng);
+        check_case(&[g.clone()], &h, t, 7, 7, 5e-4);
     }
 }

@@ -11,7 +11,9 @@
 //! - On CPU adapters, kernel inputs that fit [`UNIFORM_X_BYTES`] are read through a uniform
 //!   binding (`#if X_UNIFORM`, [`Gpu::x_binding`]): lavapipe loads uniforms ~8× cheaper per word
 //!   than storage (`examples/load_probe.rs`). Off with `GpuOptions::disable_uniform_x` or env
-//!   `KESTREL_NO_UNIFORM_X=1`.
+//!   `KESTREL_NO_UNIFORM_X=1`. Larger inputs are copied into a scratch texture and fetched
+//!   (`#if X_TEXTURE`): a texel fetch costs lavapipe ~4× less per word than a storage load. Off
+//!   with `GpuOptions::disable_texture_x` or env `KESTREL_NO_TEXTURE_X=1`.
 //! - Every creation and submission runs inside validation + out-of-memory + internal error scopes
 //!   (`Gpu::scoped`); a captured error is returned as `KernelError`. Errors outside any scope go
 //!   to a non-panicking handler that logs them. Once the device-lost callback fired, every call
@@ -25,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use super::adapter;
 use super::error::KernelError;
 use super::pipelines::PipelineCache;
+pub use super::preprocess::XRead;
 
 /// Environment variable that forces the packed-u32 f16 fallback when set to `1`.
 pub const ENV_NO_F16: &str = "KESTREL_NO_F16";
@@ -39,6 +42,31 @@ pub const ENV_NO_UNIFORM_X: &str = "KESTREL_NO_UNIFORM_X";
 /// bound as one; the engine sizes its activation buffers so.
 pub const UNIFORM_X_BYTES: u64 = 65536;
 
+/// Environment variable that turns the scratch x texture off when set to `1`.
+pub const ENV_NO_TEXTURE_X: &str = "KESTREL_NO_TEXTURE_X";
+
+/// A kernel input x as [`Gpu::x_input`] chose to bind it.
+#[derive(Debug, Clone)]
+pub enum XInput<'a> {
+    /// The buffer as a storage array.
+    Storage(crate::BufferBinding<'a>),
+    /// The uniform window: the buffer's first [`UNIFORM_X_BYTES`].
+    Uniform(crate::BufferBinding<'a>),
+    /// A copy in the scratch x texture (`rgba32float`, [`TEXTURE_WIDTH`] texels wide).
+    Texture(wgpu::TextureView),
+}
+
+impl XInput<'_> {
+    /// The kernel variant that reads this binding.
+    pub fn read(&self) -> XRead {
+        match self {
+            XInput::Storage(_) => XRead::Storage,
+            XInput::Uniform(_) => XRead::Uniform,
+            XInput::Texture(_) => XRead::Texture,
+        }
+    }
+}
+
 /// How to open the GPU.
 #[derive(Debug, Clone, Default)]
 pub struct GpuOptions {
@@ -51,8 +79,11 @@ pub struct GpuOptions {
     /// `KESTREL_NO_SUBGROUPS=1`); kernels then take their per-lane load paths.
     pub disable_subgroups: bool,
     /// Do not read kernel inputs through the uniform x window on CPU adapters (also env
-    /// `KESTREL_NO_UNIFORM_X=1`); kernels then read x from storage.
+    /// `KESTREL_NO_UNIFORM_X=1`); kernels then read x from storage (or the scratch x texture).
     pub disable_uniform_x: bool,
+    /// Do not copy kernel inputs too large for the uniform window into the scratch x texture on
+    /// CPU adapters (also env `KESTREL_NO_TEXTURE_X=1`); kernels then read them from storage.
+    pub disable_texture_x: bool,
 }
 
 /// Counters for `kestrel bench`.
@@ -87,6 +118,8 @@ pub struct Gpu {
     f16: bool,
     subgroups: bool,
     uniform_x: bool,
+    texture_x: bool,
+    x_texture: Mutex<Option<wgpu::Texture>>,
     lost: Arc<Mutex<Option<String>>>,
     pub(crate) pipelines: PipelineCache,
     pub(crate) counters: Counters,
@@ -123,6 +156,11 @@ impl Gpu {
                 .map(|v| v == "1")
                 .unwrap_or(false)
             && adapter.limits().max_uniform_buffer_binding_size >= UNIFORM_X_BYTES;
+        let texture_x = info.device_type == wgpu::DeviceType::Cpu
+            && !opts.disable_texture_x
+            && !std::env::var(ENV_NO_TEXTURE_X)
+                .map(|v| v == "1")
+                .unwrap_or(false);
         let mut features = wgpu::Features::empty();
         if f16 {
             features |= wgpu::Features::SHADER_F16;
@@ -185,6 +223,8 @@ impl Gpu {
             dummy_texture,
             subgroups,
             uniform_x,
+            texture_x,
+            x_texture: Mutex::new(None),
             _instance: instance,
             _adapter: adapter,
             device,
@@ -248,24 +288,91 @@ impl Gpu {
     pub fn has_subgroups(&self) -> bool {
         self.subgroups
     }
-    /// The binding for a kernel input `x` (`wgsl/x32.wgsl`, binding 1) of which a dispatch reads
-    /// the first `needed` bytes, and whether it is the uniform x window (compile the kernel with
-    /// `X_UNIFORM`): on CPU adapters, when `x` starts at offset 0, has UNIFORM usage, is at least
-    /// [`UNIFORM_X_BYTES`] long and `needed` fits the window. Else `x` itself as storage.
-    pub fn x_binding<'a>(
+    /// How a kernel reads its input `x` (`wgsl/x32.wgsl`, binding 1), of which a dispatch reads
+    /// the first `needed` bytes; compile the kernel with the returned [`XInput::read`] and bind
+    /// it with [`Recorder::dispatch_x`](crate::Recorder::dispatch_x). On CPU adapters (unless
+    /// disabled, see the module docs):
+    /// - the uniform window when `needed` fits [`UNIFORM_X_BYTES`] and `x` has UNIFORM usage and
+    ///   is at least that long;
+    /// - else a copy of those bytes, recorded into `rec`, in the GPU's scratch x texture (grown
+    ///   on demand), when `x` has COPY_SRC usage and `needed` is a multiple of 16: lavapipe
+    ///   fetches a texel ~4× cheaper per word than it loads storage (`examples/load_probe.rs`).
+    ///   A later copy into the scratch texture (the next kernel's x) is ordered after this
+    ///   dispatch by the command stream, so one texture serves every dispatch.
+    ///
+    /// Else `x` itself as storage.
+    pub fn x_input<'a>(
         &self,
+        rec: &mut crate::Recorder<'_>,
         x: &'a wgpu::Buffer,
         needed: u64,
-    ) -> (crate::BufferBinding<'a>, bool) {
+    ) -> Result<XInput<'a>, KernelError> {
         if self.uniform_x
             && needed <= UNIFORM_X_BYTES
             && x.size() >= UNIFORM_X_BYTES
             && x.usage().contains(wgpu::BufferUsages::UNIFORM)
         {
-            (crate::BufferBinding::range(x, 0, UNIFORM_X_BYTES), true)
-        } else {
-            (x.into(), false)
+            return Ok(XInput::Uniform(crate::BufferBinding::range(
+                x,
+                0,
+                UNIFORM_X_BYTES,
+            )));
         }
+        let texels = needed / 16;
+        let rows = texels.div_ceil(u64::from(TEXTURE_WIDTH));
+        if self.texture_x
+            && needed > 0
+            && needed.is_multiple_of(16)
+            && needed <= x.size()
+            && rows <= u64::from(self.limits.max_texture_dimension_2d)
+            && x.usage().contains(wgpu::BufferUsages::COPY_SRC)
+        {
+            let texture = self.scratch_x_texture(rows as u32)?;
+            rec.copy_to_texture(x, needed, &texture);
+            return Ok(XInput::Texture(
+                texture.create_view(&wgpu::TextureViewDescriptor::default()),
+            ));
+        }
+        Ok(XInput::Storage(x.into()))
+    }
+
+    /// The scratch x texture with at least `rows` rows (replaced by a taller one when needed;
+    /// command buffers that bound the old one keep it alive).
+    fn scratch_x_texture(&self, rows: u32) -> Result<wgpu::Texture, KernelError> {
+        let mut slot = self
+            .x_texture
+            .lock()
+            .map_err(|_| KernelError::Internal("scratch x texture lock poisoned".into()))?;
+        if let Some(t) = slot.as_ref().filter(|t| t.height() >= rows) {
+            return Ok(t.clone());
+        }
+        // Grow by powers of two so a prefill that lengthens chunk by chunk reallocates rarely.
+        let height = rows
+            .next_power_of_two()
+            .min(self.limits.max_texture_dimension_2d)
+            .max(rows);
+        let texture = self.scoped(|| {
+            self.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("kestrel.x_texture"),
+                size: wgpu::Extent3d {
+                    width: TEXTURE_WIDTH,
+                    height,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba32Float,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            })
+        })?;
+        self.counters.allocated.fetch_add(
+            u64::from(TEXTURE_WIDTH) * u64::from(height) * 16,
+            Ordering::Relaxed,
+        );
+        *slot = Some(texture.clone());
+        Ok(texture)
     }
     /// Whether naga's runtime bounds checks are compiled into kernels (default yes; env
     /// `KESTREL_SHADER_CHECKS=0` turns them off for benchmarking).

@@ -1,5 +1,5 @@
 //! Compute-pipeline cache keyed by (kernel, entry point, override constants, f16 mode, subgroups,
-//! uniform x).
+//! how x is read).
 //!
 //! Contract: `Gpu::pipeline` preprocesses the source (see `preprocess`), compiles it inside error
 //! scopes (a WGSL error is `KernelError::Validation` naming the kernel) and returns the same
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use super::error::KernelError;
 use super::gpu::Gpu;
-use super::preprocess::{preprocess, ShaderFlags};
+use super::preprocess::{preprocess, ShaderFlags, XRead};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -22,7 +22,7 @@ struct Key {
     consts: Vec<(String, u64)>,
     f16: bool,
     subgroups: bool,
-    x_uniform: bool,
+    x: XRead,
 }
 
 /// The cache owned by a `Gpu`.
@@ -41,18 +41,18 @@ impl Gpu {
         entry: &str,
         consts: &[(&str, f64)],
     ) -> Result<Arc<wgpu::ComputePipeline>, KernelError> {
-        self.pipeline_x(kernel, src, entry, consts, false)
+        self.pipeline_x(kernel, src, entry, consts, XRead::Storage)
     }
 
-    /// [`Gpu::pipeline`] with `x_uniform`: the source's `#if X_UNIFORM` blocks on (the uniform x
-    /// window of [`Gpu::x_binding`]).
+    /// [`Gpu::pipeline`] for a kernel that reads x as `x` says (`#if X_UNIFORM` / `#if
+    /// X_TEXTURE`; [`Gpu::x_input`]).
     pub fn pipeline_x(
         &self,
         kernel: &'static str,
         src: &'static str,
         entry: &str,
         consts: &[(&str, f64)],
-        x_uniform: bool,
+        x: XRead,
     ) -> Result<Arc<wgpu::ComputePipeline>, KernelError> {
         let key = Key {
             kernel,
@@ -63,7 +63,7 @@ impl Gpu {
                 .collect(),
             f16: self.has_f16(),
             subgroups: self.has_subgroups(),
-            x_uniform,
+            x,
         };
         let lock_err = || KernelError::Internal("pipeline cache lock poisoned".into());
         if let Some(p) = self.pipelines.map.lock().map_err(|_| lock_err())?.get(&key) {
@@ -72,7 +72,7 @@ impl Gpu {
         let flags = ShaderFlags {
             f16: self.has_f16(),
             subgroups: self.has_subgroups(),
-            x_uniform,
+            x,
         };
         let code = preprocess(kernel, src, flags)?;
         let device = self.device();

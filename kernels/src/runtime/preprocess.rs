@@ -5,8 +5,8 @@
 //! - `#include "name.wgsl"` — splices a helper from `kernels/src/wgsl/` (each at most once per
 //!   kernel; includes may nest).
 //! - `#if F16` / `#if !F16` / `#if SUBGROUPS` / `#if !SUBGROUPS` / `#if X_UNIFORM` /
-//!   `#if !X_UNIFORM` / `#else` / `#endif` — conditional blocks on the f16 mode, on subgroup
-//!   support and on the uniform x window (nestable).
+//!   `#if !X_UNIFORM` / `#if X_TEXTURE` / `#if !X_TEXTURE` / `#else` / `#endif` — conditional
+//!   blocks on the f16 mode, on subgroup support and on how x is read ([`XRead`]; nestable).
 //! - `#storage_f16 <binding> <name> <read|read_write>` — declares an f16 array at
 //!   `@group(0) @binding(<binding>)` and its accessors, so kernels never see the storage type:
 //!   `<name>_at(i) -> f32` (element i), `<name>_pair(j) -> vec2<f32>` (elements 2j, 2j+1),
@@ -40,8 +40,21 @@ pub struct ShaderFlags {
     pub f16: bool,
     /// The device has subgroup operations (`subgroupBroadcast`, ...) with subgroups of ≥ 8 lanes.
     pub subgroups: bool,
-    /// x (binding 1) is the uniform window (`Gpu::x_binding`), not a storage array.
-    pub x_uniform: bool,
+    /// How the kernel reads its input x at binding 1 (`wgsl/x32.wgsl`, `Gpu::x_input`).
+    pub x: XRead,
+}
+
+/// How a kernel reads its input x (binding 1, `wgsl/x32.wgsl`); chosen per dispatch by
+/// `Gpu::x_input`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum XRead {
+    /// A storage array (`#if` neither `X_UNIFORM` nor `X_TEXTURE`).
+    #[default]
+    Storage,
+    /// The 64 KiB uniform window (`#if X_UNIFORM`).
+    Uniform,
+    /// A copy in the GPU's scratch `rgba32float` texture (`#if X_TEXTURE`).
+    Texture,
 }
 
 /// Expands all directives of `src` (kernel id `kernel`, for error messages).
@@ -96,8 +109,10 @@ fn expand(
                     ["!F16"] => !flags.f16,
                     ["SUBGROUPS"] => flags.subgroups,
                     ["!SUBGROUPS"] => !flags.subgroups,
-                    ["X_UNIFORM"] => flags.x_uniform,
-                    ["!X_UNIFORM"] => !flags.x_uniform,
+                    ["X_UNIFORM"] => flags.x == XRead::Uniform,
+                    ["!X_UNIFORM"] => flags.x != XRead::Uniform,
+                    ["X_TEXTURE"] => flags.x == XRead::Texture,
+                    ["!X_TEXTURE"] => flags.x != XRead::Texture,
                     _ => {
                         return Err(err(
                             kernel,
@@ -203,7 +218,11 @@ mod tests {
         ShaderFlags {
             f16,
             subgroups,
-            x_uniform,
+            x: if x_uniform {
+                XRead::Uniform
+            } else {
+                XRead::Storage
+            },
         }
     }
 
@@ -223,6 +242,15 @@ mod tests {
             preprocess("t", src, flags(false, false, false)).unwrap(),
             "s\nn\n"
         );
+        let src = "#if X_UNIFORM\nu\n#else\n#if X_TEXTURE\nt\n#else\ns\n#endif\n#endif\n";
+        let x = |x| ShaderFlags {
+            f16: false,
+            subgroups: false,
+            x,
+        };
+        assert_eq!(preprocess("t", src, x(XRead::Uniform)).unwrap(), "u\n");
+        assert_eq!(preprocess("t", src, x(XRead::Texture)).unwrap(), "t\n");
+        assert_eq!(preprocess("t", src, x(XRead::Storage)).unwrap(), "s\n");
     }
 
     #[test]

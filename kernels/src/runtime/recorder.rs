@@ -12,12 +12,15 @@
 //! - The arena is written with `queue.write_buffer` just before the submit; its chunks are pooled
 //!   in the `Gpu` and reused by later recorders, which is safe because queue writes and submits
 //!   execute in queue order.
-//! - `copy` ends the current pass, copies, and a later `dispatch` opens a new pass.
+//! - `dispatch_x` binds a kernel input x (`Gpu::x_input`: a buffer, or the scratch x texture)
+//!   at binding 1 and the other buffers from binding 2 on.
+//! - `copy` and `copy_to_texture` end the current pass and copy; a later `dispatch` opens a new
+//!   pass.
 
 use std::sync::atomic::Ordering;
 
 use super::error::KernelError;
-use super::gpu::Gpu;
+use super::gpu::{Gpu, XInput, TEXTURE_WIDTH};
 
 const SLOT: u64 = 256;
 const SLOTS_PER_CHUNK: u64 = 256;
@@ -155,6 +158,47 @@ impl<'g> Recorder<'g> {
         textures: &[&wgpu::TextureView],
         workgroups: [u32; 3],
     ) -> Result<(), KernelError> {
+        let buffers: Vec<(u32, BufferBinding<'_>)> = (1..).zip(buffers.iter().copied()).collect();
+        let textures: Vec<(u32, &wgpu::TextureView)> = (first_texture_binding..)
+            .zip(textures.iter().copied())
+            .collect();
+        self.dispatch_at(pipeline, params, &buffers, &textures, workgroups)
+    }
+
+    /// [`Recorder::dispatch_with_textures`] for a kernel that reads x (`wgsl/x32.wgsl`): `x` at
+    /// binding 1 (a buffer range or the scratch x texture, as [`Gpu::x_input`] chose),
+    /// `buffers[i]` at binding `i + 2`, `textures[i]` at `first_texture_binding + i`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn dispatch_x<P: bytemuck::Pod>(
+        &mut self,
+        pipeline: &wgpu::ComputePipeline,
+        params: &P,
+        x: &XInput<'_>,
+        buffers: &[BufferBinding<'_>],
+        first_texture_binding: u32,
+        textures: &[&wgpu::TextureView],
+        workgroups: [u32; 3],
+    ) -> Result<(), KernelError> {
+        let mut bufs: Vec<(u32, BufferBinding<'_>)> = (2..).zip(buffers.iter().copied()).collect();
+        let mut texs: Vec<(u32, &wgpu::TextureView)> = (first_texture_binding..)
+            .zip(textures.iter().copied())
+            .collect();
+        match x {
+            XInput::Storage(b) | XInput::Uniform(b) => bufs.insert(0, (1, *b)),
+            XInput::Texture(view) => texs.insert(0, (1, view)),
+        }
+        self.dispatch_at(pipeline, params, &bufs, &texs, workgroups)
+    }
+
+    /// Records one dispatch with buffers and texture views at explicit bindings (params at 0).
+    fn dispatch_at<P: bytemuck::Pod>(
+        &mut self,
+        pipeline: &wgpu::ComputePipeline,
+        params: &P,
+        buffers: &[(u32, BufferBinding<'_>)],
+        textures: &[(u32, &wgpu::TextureView)],
+        workgroups: [u32; 3],
+    ) -> Result<(), KernelError> {
         let limits = self.gpu.limits();
         let max_wg = limits.max_compute_workgroups_per_dimension;
         if workgroups.iter().any(|&w| w > max_wg) {
@@ -163,11 +207,10 @@ impl<'g> Recorder<'g> {
             )));
         }
         let max_bind = limits.max_storage_buffer_binding_size;
-        for (i, b) in buffers.iter().enumerate() {
+        for (i, b) in buffers {
             if b.len() > max_bind {
                 return Err(KernelError::Limit(format!(
-                    "binding {} of {} B exceeds max_storage_buffer_binding_size {max_bind} B (split the buffer)",
-                    i + 1,
+                    "binding {i} of {} B exceeds max_storage_buffer_binding_size {max_bind} B (split the buffer)",
                     b.len()
                 )));
             }
@@ -197,9 +240,9 @@ impl<'g> Recorder<'g> {
                     size: wgpu::BufferSize::new(param_size),
                 }),
             });
-            for (i, b) in buffers.iter().enumerate() {
+            for &(i, b) in buffers {
                 entries.push(wgpu::BindGroupEntry {
-                    binding: i as u32 + 1,
+                    binding: i,
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer: b.buffer,
                         offset: b.offset,
@@ -207,9 +250,9 @@ impl<'g> Recorder<'g> {
                     }),
                 });
             }
-            for (i, t) in textures.iter().enumerate() {
+            for &(i, t) in textures {
                 entries.push(wgpu::BindGroupEntry {
-                    binding: first_texture_binding + i as u32,
+                    binding: i,
                     resource: wgpu::BindingResource::TextureView(t),
                 });
             }
@@ -254,6 +297,48 @@ impl<'g> Recorder<'g> {
         self.pass = None;
         if let Some(enc) = self.encoder.as_mut() {
             enc.copy_buffer_to_buffer(src, src_off, dst, dst_off, size);
+        }
+    }
+
+    /// Records a copy of the first `bytes` (a multiple of 16) of `src` into `dst`, a texture of
+    /// 16-byte texels [`TEXTURE_WIDTH`] wide, texel e at `(e % TEXTURE_WIDTH, e / TEXTURE_WIDTH)`
+    /// (whole rows, then the partial last row).
+    pub fn copy_to_texture(&mut self, src: &wgpu::Buffer, bytes: u64, dst: &wgpu::Texture) {
+        self.pass = None;
+        let Some(enc) = self.encoder.as_mut() else {
+            return;
+        };
+        let texels = bytes / 16;
+        let width = u64::from(TEXTURE_WIDTH);
+        let (rows, rest) = ((texels / width) as u32, (texels % width) as u32);
+        let mut copy = |row: u32, width: u32, height: u32| {
+            enc.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer: src,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: u64::from(row) * u64::from(TEXTURE_WIDTH) * 16,
+                        bytes_per_row: Some(TEXTURE_WIDTH * 16),
+                        rows_per_image: None,
+                    },
+                },
+                wgpu::TexelCopyTextureInfo {
+                    texture: dst,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d { x: 0, y: row, z: 0 },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                wgpu::Extent3d {
+                    width,
+                    height,
+                    depth_or_array_layers: 1,
+                },
+            )
+        };
+        if rows > 0 {
+            copy(0, TEXTURE_WIDTH, rows);
+        }
+        if rest > 0 {
+            copy(rows, rest, 1);
         }
     }
 

@@ -3,13 +3,30 @@
 // every lane: one load per 8 lanes instead of 8 per lane. The including kernel's params `p`
 // have `k` (K, the input features).
 
-// x: [T, K] f32 rows (or [T, 2K] gate | up) at binding 1. With X_UNIFORM (CPU adapters, inputs
-// ≤ 64 KiB: Gpu::x_binding) it is read through a uniform binding, ~8× cheaper per word than a
-// storage load on lavapipe.
+// x: [T, K] f32 rows (or [T, 2K] gate | up) at binding 1, read as Gpu::x_input chose: with
+// X_UNIFORM (CPU adapters, inputs ≤ 64 KiB) through a uniform binding, ~8× cheaper per word
+// than a storage load on lavapipe; with X_TEXTURE (CPU adapters, larger inputs) from a copy in
+// an rgba32float texture, vec4 i at (i % 4096, i / 4096), ~4× cheaper; else from storage.
 #if X_UNIFORM
 @group(0) @binding(1) var<uniform> x: array<vec4<f32>, 4096>;
+
+fn x_at(i: u32) -> vec4<f32> {
+    return x[i];
+}
+#else
+#if X_TEXTURE
+@group(0) @binding(1) var x_tex: texture_2d<f32>;
+
+fn x_at(i: u32) -> vec4<f32> {
+    return textureLoad(x_tex, vec2<u32>(i & 4095u, i >> 12u), 0);
+}
 #else
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+
+fn x_at(i: u32) -> vec4<f32> {
+    return x[i];
+}
+#endif
 #endif
 
 // GLU: x rows are [2K] gate | up and the input is silu(gate) · up (the down projection, and its
@@ -46,9 +63,9 @@ fn v32_dot(a: V32, b: V32, acc: f32) -> f32 {
 // The input vec4 at index i of an x row (GLU: silu(gate) · up, the swiglu_f32 formula).
 fn x_vec(i: u32) -> vec4<f32> {
     if (GLU) {
-        return silu_mul(x[i], x[i + p.k / 4u]);
+        return silu_mul(x_at(i), x_at(i + p.k / 4u));
     }
-    return x[i];
+    return x_at(i);
 }
 
 // The x chunk starting at vec4 index b. Every lane of the subgroup must call it with the same b.
