@@ -498,14 +498,14 @@ impl Engine {
         shape: &DecodeShape,
     ) -> Result<()> {
         let dims = self.dims();
-        let need = AttentionDecode::scratch_bytes(dims, shape) * 4;
+        let need = AttentionDecode::scratch_bytes(dims, shape);
         if st.attn_scratch.as_ref().is_none_or(|b| b.size() < need) {
             let full = DecodeShape {
                 n: kv.shape.paths as u32,
                 s_max: kv.shape.suffix as u32,
                 ..*shape
             };
-            let bytes = (AttentionDecode::scratch_bytes(dims, &full) * 4).max(need);
+            let bytes = AttentionDecode::scratch_bytes(dims, &full).max(need);
             st.attn_scratch = Some(self.gpu.zeros("attention_decode scratch", bytes)?);
         }
         Ok(())

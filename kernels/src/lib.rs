@@ -32,8 +32,6 @@ pub(crate) mod test_util;
 pub mod attention_decode_f16;
 pub mod attention_prefill_f16;
 pub mod heads;
-#[cfg(test)]
-mod k2_perf;
 pub mod pooled_head_f32;
 pub mod rmsnorm_f32;
 pub mod rope_f32;

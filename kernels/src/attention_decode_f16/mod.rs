@@ -192,11 +192,14 @@ impl AttentionDecode {
     /// Bytes of scratch one step of `shape` needs.
     pub fn scratch_bytes(dims: HeadDims, shape: &DecodeShape) -> u64 {
         let plan = DecodePlan::new(shape, dims.d);
-        u64::from(shape.n)
+        // At least one quad: the pass binds the scratch as `array<vec4<u32>>` even when there
+        // is nothing to split (no keys at all), and a binding must hold one element.
+        (u64::from(shape.n)
             * u64::from(dims.h)
             * u64::from(plan.np + plan.ns)
             * u64::from(dims.d + PART_EXTRA)
-            * 4
+            * 4)
+        .max(16)
     }
 
     /// Records both passes.

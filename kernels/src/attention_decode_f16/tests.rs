@@ -61,10 +61,7 @@ fn run(gpu: &Gpu, c: &Case) -> Result<Vec<f32>, KernelError> {
         up("vs", &c.v_suf)?,
     );
     let bl = gpu.upload("s_len", bytemuck::cast_slice(&c.s_len))?;
-    let scratch = gpu.zeros(
-        "scratch",
-        AttentionDecode::scratch_bytes(c.dims, &c.shape).max(4),
-    )?;
+    let scratch = gpu.zeros("scratch", AttentionDecode::scratch_bytes(c.dims, &c.shape))?;
     let n_out = (c.shape.n * c.dims.h * c.dims.d) as usize;
     let out = gpu.zeros("out", n_out as u64 * 4)?;
     let kern = AttentionDecode::new(gpu)?;
@@ -264,4 +261,27 @@ fn too_many_queries_is_shape_error() {
     };
     let c = make(1, dims, 9, 4, 4); // N·G = 144 > 128
     assert!(matches!(run(&gpu, &c), Err(KernelError::Shape(_))));
+}
+
+/// No keys at all (empty prefix, empty suffixes): the output is zeros, and the scratch from
+/// `scratch_bytes` still binds (one quad: the partials are read as `vec4<u32>`).
+#[test]
+fn no_keys_gives_zeros() {
+    let c = make(
+        89_837_323,
+        HeadDims {
+            h: 1,
+            hkv: 1,
+            d: 16,
+        },
+        1,
+        0,
+        0,
+    );
+    assert_eq!(AttentionDecode::scratch_bytes(c.dims, &c.shape), 16);
+    for gpu in both_modes() {
+        let got = run(&gpu, &c).unwrap();
+        assert_eq!(got, want(&c));
+        assert!(got.iter().all(|&x| x == 0.0));
+    }
 }

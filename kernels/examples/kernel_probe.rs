@@ -1,17 +1,32 @@
-//! Timings of K2's kernels on the test adapter (`cargo test -p kestrel-kernels --release --
-//! --ignored k2_perf --nocapture`). Not a benchmark suite (criterion lives in `benches/`): a
-//! quick per-step table with the adapter named, for the project notes.
-
+//! Timings of the non-matmul kernels on this adapter, per Qwen2.5-0.5B step: decode attention
+//! over a 1000-token prefix (N = 1, 4, 16 paths), prefill attention, argmax and sampling over a
+//! 151,936-token vocabulary, and one-row RMSNorm dispatches. The matmul's counterpart is
+//! `matmul_probe` (and the criterion bench in `benches/`). Run:
+//! `cargo run --release -p kestrel-kernels --example kernel_probe`.
 use std::time::Instant;
 
-use crate::attention_decode_f16::{AttentionDecode, DecodeBuffers, DecodeShape};
-use crate::attention_prefill_f16::AttentionPrefill;
-use crate::heads::{HeadDims, QkvLayout};
-use crate::rmsnorm_f32::RmsNorm;
-use crate::sampling::{Argmax, Sample, SampleConfig};
-use crate::test_util::gpu;
-use crate::testdata::Rng;
-use crate::{Gpu, Recorder};
+use kestrel_kernels::attention_decode_f16::{AttentionDecode, DecodeBuffers, DecodeShape};
+use kestrel_kernels::attention_prefill_f16::AttentionPrefill;
+use kestrel_kernels::heads::{HeadDims, QkvLayout};
+use kestrel_kernels::rmsnorm_f32::RmsNorm;
+use kestrel_kernels::sampling::{Argmax, Sample, SampleConfig};
+use kestrel_kernels::{Gpu, GpuOptions, Recorder};
+
+/// xorshift64: uniform values in [-scale, scale).
+struct Rng(u64);
+
+impl Rng {
+    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                ((self.0 >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+            })
+            .collect()
+    }
+}
 
 fn time(gpu: &Gpu, reps: u32, mut f: impl FnMut(&mut Recorder<'_>)) -> f64 {
     let mut rec = Recorder::new(gpu);
@@ -26,10 +41,8 @@ fn time(gpu: &Gpu, reps: u32, mut f: impl FnMut(&mut Recorder<'_>)) -> f64 {
     t.elapsed().as_secs_f64() * 1e3 / f64::from(reps)
 }
 
-#[test]
-#[ignore]
-fn k2_perf() {
-    let gpu = gpu();
+fn main() {
+    let gpu = Gpu::new(&GpuOptions::default()).expect("a GPU adapter");
     eprintln!("adapter: {}", gpu.adapter_description());
     let dims = HeadDims {
         h: 14,
@@ -37,7 +50,7 @@ fn k2_perf() {
         d: 64,
     }; // Qwen2.5-0.5B
     let layout = QkvLayout::fused(dims);
-    let mut rng = Rng::new(1);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let p_len = 1000u32;
     let kv = |n: u64| {
         gpu.upload(
