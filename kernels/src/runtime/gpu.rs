@@ -9,7 +9,7 @@
 //!   adapter has them with ≥ 8 lanes and they are not disabled (`GpuOptions::disable_subgroups` or
 //!   env `KESTREL_NO_SUBGROUPS=1`).
 //! - On CPU adapters, kernel inputs that fit [`UNIFORM_X_BYTES`] are read through a uniform
-//!   binding (`#if X_UNIFORM`, [`Gpu::x_binding`]): lavapipe loads uniforms ~8× cheaper per word
+//!   binding (`#if X_UNIFORM`, [`Gpu::x_input`]): lavapipe loads uniforms ~8× cheaper per word
 //!   than storage (`examples/load_probe.rs`). Off with `GpuOptions::disable_uniform_x` or env
 //!   `KESTREL_NO_UNIFORM_X=1`. Larger inputs are copied into a scratch texture and fetched
 //!   (`#if X_TEXTURE`): a texel fetch costs lavapipe ~4× less per word than a storage load. Off
@@ -93,7 +93,8 @@ pub struct GpuStats {
     pub dispatches: u64,
     /// Queue submissions (recorders, reads) since the `Gpu` was created.
     pub submits: u64,
-    /// Bytes allocated through `upload`/`zeros` (cumulative, frees are not subtracted).
+    /// Bytes allocated through `upload`/`zeros`/`upload_texels` and the scratch x texture
+    /// (cumulative, frees are not subtracted).
     pub allocated_bytes: u64,
     /// Pipelines compiled (cache misses).
     pub pipelines: u64,
