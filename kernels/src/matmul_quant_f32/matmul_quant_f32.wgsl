@@ -1,11 +1,16 @@
 // matmul_quant_f32: y[c, row] = Σ_k W[row, k] · x[c, k] (+ epilogue) for W4 and W8 weights, for
 // decode and prefill.
 // Register tile: each invocation owns 8 rows × NCOL ≤ 4 columns (a vec4 of columns per row);
-// workgroup_id.y selects the column quad, so all lanes of a workgroup walk the same k together.
-// A texel is dequantised once and dotted with every column's x chunk.
-// Weights come from textures (qtex.wgsl): a 32-weight chunk is one texel (W4) or two (W8). The 32 x values
-// of a chunk are read once per 8 lanes with subgroups (one vec4 per lane, then broadcast) or by
-// every lane without; either way each x chunk serves 8 rows.
+// workgroup_id.y selects the column tile, so all lanes of a workgroup walk the same k together.
+// Weights come from textures (qtex.wgsl): a 32-weight chunk is one texel (W4) or two (W8). A
+// chunk is consumed in 4 steps of 8 weights: per step, every column's 8 x values (with
+// subgroups: broadcast from the one vec4 of the chunk each of 8 lanes loaded; without: loaded
+// by every lane), then each row dequantises its 8 weights once and dots them with every
+// column. Per step and row only 8 weights and 2 vec4s per column are live, which keeps the
+// 8 × 8 tile's spills to the accumulators (lavapipe: ~25% faster than holding whole dequantised
+// 32-weight chunks and x chunks). A column's sums run in the same order for every NCOL. (An
+// 8-column tile measured 2–10% faster at T ≥ 8 but takes lavapipe's LLVM ~16 s to compile per
+// variant, against ~5 s.)
 #include "matmul_common.wgsl"
 #include "w4.wgsl"
 #include "w8.wgsl"
@@ -15,38 +20,33 @@ override NCOL: u32 = 1u;  // columns per invocation (1..=4)
 override WG: u32 = 64u;   // lanes per workgroup (8 rows each)
 override BITS: u32 = 4u;  // 4 (W4) or 8 (W8)
 
-fn x_sum(c: V32) -> f32 {
-    return dot(((c.v0 + c.v1) + (c.v2 + c.v3)) + ((c.v4 + c.v5) + (c.v6 + c.v7)), vec4<f32>(1.0));
+// The 8 x values of one 8-weight step of a chunk for every column (l: values 0..3, h: 4..7).
+struct XS {
+    l0: vec4<f32>, h0: vec4<f32>, l1: vec4<f32>, h1: vec4<f32>,
+    l2: vec4<f32>, h2: vec4<f32>, l3: vec4<f32>, h3: vec4<f32>,
 }
 
-// The 32 quantized values (nibbles or signed bytes) of the chunk at texel e, as floats.
-fn dequant(e: u32) -> V32 {
-    let w = qt_q(e);
-    if (BITS == 8u) {
-        let u = qt_q(e + 1u);
-        return V32(w8_quad(w.x), w8_quad(w.y), w8_quad(w.z), w8_quad(w.w), w8_quad(u.x), w8_quad(u.y), w8_quad(u.z), w8_quad(u.w));
-    }
-    return V32(w4_lo(w.x), w4_hi(w.x), w4_lo(w.y), w4_hi(w.y), w4_lo(w.z), w4_hi(w.z), w4_lo(w.w), w4_hi(w.w));
-}
-
-// acc + one row's chunk (at texel e) against the column chunks (components ≥ NCOL stay).
-fn row_cols(e: u32, c0: V32, c1: V32, c2: V32, c3: V32, acc: vec4<f32>) -> vec4<f32> {
-    let d = dequant(e);
-    var r = acc;
-    r.x = v32_dot(d, c0, r.x);
-    if (NCOL > 1u) {
-        r.y = v32_dot(d, c1, r.y);
-    }
-    if (NCOL > 2u) {
-        r.z = v32_dot(d, c2, r.z);
-    }
-    if (NCOL > 3u) {
-        r.w = v32_dot(d, c3, r.w);
-    }
+// d + this row's step: weights lo/hi (8 values) against every column's step values.
+fn row_step(lo: vec4<f32>, hi: vec4<f32>, x: XS, d: vec4<f32>) -> vec4<f32> {
+    var r = d;
+    r.x += dot(lo, x.l0) + dot(hi, x.h0);
+    if (NCOL > 1u) { r.y += dot(lo, x.l1) + dot(hi, x.h1); }
+    if (NCOL > 2u) { r.z += dot(lo, x.l2) + dot(hi, x.h2); }
+    if (NCOL > 3u) { r.w += dot(lo, x.l3) + dot(hi, x.h3); }
     return r;
 }
 
-// acc += s · dq + o · Σx for one row (W4: o = −8s symmetric, the min asymmetric; W8: o = 0).
+// Step s (8 weights) of a row's chunk: W4 word s of texel t, W8 words 2s, 2s+1 of texels t | u.
+fn row_dq(t: vec4<u32>, u: vec4<u32>, s: u32, x: XS, d: vec4<f32>) -> vec4<f32> {
+    if (BITS == 8u) {
+        let w = select(t, u, s >= 2u);
+        let i = 2u * (s & 1u);
+        return row_step(w8_quad(w[i]), w8_quad(w[i + 1u]), x, d);
+    }
+    return row_step(w4_lo(t[s]), w4_hi(t[s]), x, d);
+}
+
+// acc + s · dq + o · Σx for one row (W4: o = −8s symmetric, the min asymmetric; W8: o = 0).
 fn group_acc(acc: vec4<f32>, dq: vec4<f32>, xs: vec4<f32>, st: vec4<u32>, mt: vec4<u32>, gi: u32, asym: bool) -> vec4<f32> {
     let s = qt_group(st, gi);
     if (BITS == 8u) {
@@ -124,17 +124,19 @@ fn matmul_quant_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     let sb = rb * spr;
     let col0 = wg.y * NCOL;
     let xrow = select(p.k / 4u, p.k / 2u, GLU);  // vec4s per x row
-    let xb = vec4<u32>(col0, min(col0 + 1u, p.t - 1u), min(col0 + 2u, p.t - 1u), min(col0 + 3u, p.t - 1u)) * xrow;
+    let tl = p.t - 1u;
+    let xa = vec4<u32>(col0, min(col0 + 1u, tl), min(col0 + 2u, tl), min(col0 + 3u, tl)) * xrow;
     let asym = (p.flags & 1u) != 0u;
+    let zero = vec4<f32>(0.0);
     // a<i>: row i's accumulators, one component per column.
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0);
-    var a5 = vec4<f32>(0.0);
-    var a6 = vec4<f32>(0.0);
-    var a7 = vec4<f32>(0.0);
+    var a0 = zero;
+    var a1 = zero;
+    var a2 = zero;
+    var a3 = zero;
+    var a4 = zero;
+    var a5 = zero;
+    var a6 = zero;
+    var a7 = zero;
     for (var b = 0u; b < spr; b = b + 1u) {
         let s0 = qt_s(sa.x + b);
         let s1 = qt_s(sa.y + b);
@@ -165,42 +167,237 @@ fn matmul_quant_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
         let gn = min(8u, ngroups - 8u * b);
         for (var gi = 0u; gi < gn; gi = gi + 1u) {
             let g = 8u * b + gi;
-            var d0 = vec4<f32>(0.0);
-            var d1 = vec4<f32>(0.0);
-            var d2 = vec4<f32>(0.0);
-            var d3 = vec4<f32>(0.0);
-            var d4 = vec4<f32>(0.0);
-            var d5 = vec4<f32>(0.0);
-            var d6 = vec4<f32>(0.0);
-            var d7 = vec4<f32>(0.0);
-            var xs = vec4<f32>(0.0);
+            var d0 = zero;
+            var d1 = zero;
+            var d2 = zero;
+            var d3 = zero;
+            var d4 = zero;
+            var d5 = zero;
+            var d6 = zero;
+            var d7 = zero;
+            var xs = zero;
             for (var w = 0u; w < cpg; w = w + 1u) {
                 let j = g * cpg + w;
-                let c0 = x_chunk(xb.x + 8u * j, lane);
-                var c1 = c0;
-                var c2 = c0;
-                var c3 = c0;
-                xs.x = xs.x + x_sum(c0);
-                if (NCOL > 1u) {
-                    c1 = x_chunk(xb.y + 8u * j, lane);
-                    xs.y = xs.y + x_sum(c1);
+                let o = 8u * j;
+                // This lane's share of every column's chunk (subgroups), else the chunk bases.
+                let v0 = x_share(xa.x + o, lane);
+                var v1 = vec4<f32>(0.0);
+                if (NCOL > 1u) { v1 = x_share(xa.y + o, lane); }
+                var v2 = vec4<f32>(0.0);
+                if (NCOL > 2u) { v2 = x_share(xa.z + o, lane); }
+                var v3 = vec4<f32>(0.0);
+                if (NCOL > 3u) { v3 = x_share(xa.w + o, lane); }
+                let t0 = qt_q(qa.x + j * tpc);
+                let t1 = qt_q(qa.y + j * tpc);
+                let t2 = qt_q(qa.z + j * tpc);
+                let t3 = qt_q(qa.w + j * tpc);
+                let t4 = qt_q(qb.x + j * tpc);
+                let t5 = qt_q(qb.y + j * tpc);
+                let t6 = qt_q(qb.z + j * tpc);
+                let t7 = qt_q(qb.w + j * tpc);
+                var u0 = t0;
+                var u1 = t1;
+                var u2 = t2;
+                var u3 = t3;
+                var u4 = t4;
+                var u5 = t5;
+                var u6 = t6;
+                var u7 = t7;
+                if (BITS == 8u) {
+                    u0 = qt_q(qa.x + j * tpc + 1u);
+                    u1 = qt_q(qa.y + j * tpc + 1u);
+                    u2 = qt_q(qa.z + j * tpc + 1u);
+                    u3 = qt_q(qa.w + j * tpc + 1u);
+                    u4 = qt_q(qb.x + j * tpc + 1u);
+                    u5 = qt_q(qb.y + j * tpc + 1u);
+                    u6 = qt_q(qb.z + j * tpc + 1u);
+                    u7 = qt_q(qb.w + j * tpc + 1u);
                 }
-                if (NCOL > 2u) {
-                    c2 = x_chunk(xb.z + 8u * j, lane);
-                    xs.z = xs.z + x_sum(c2);
+                // The chunk in 4 steps of 8 weights (unrolled: broadcast lanes must be constants).
+                {
+#if SUBGROUPS
+                    let l0 = subgroupBroadcast(v0, 0u);
+                    let h0 = subgroupBroadcast(v0, 1u);
+#else
+                    let l0 = x_vec(xa.x + o + 0u);
+                    let h0 = x_vec(xa.x + o + 1u);
+#endif
+                    xs.x += dot(l0 + h0, vec4<f32>(1.0));
+#if SUBGROUPS
+                    let l1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 0u), NCOL > 1u);
+                    let h1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 1u), NCOL > 1u);
+#else
+                    var l1 = vec4<f32>(0.0);
+                    var h1 = vec4<f32>(0.0);
+                    if (NCOL > 1u) { l1 = x_vec(xa.y + o + 0u); h1 = x_vec(xa.y + o + 1u); }
+#endif
+                    xs.y += dot(l1 + h1, vec4<f32>(1.0));
+#if SUBGROUPS
+                    let l2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 0u), NCOL > 2u);
+                    let h2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 1u), NCOL > 2u);
+#else
+                    var l2 = vec4<f32>(0.0);
+                    var h2 = vec4<f32>(0.0);
+                    if (NCOL > 2u) { l2 = x_vec(xa.z + o + 0u); h2 = x_vec(xa.z + o + 1u); }
+#endif
+                    xs.z += dot(l2 + h2, vec4<f32>(1.0));
+#if SUBGROUPS
+                    let l3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 0u), NCOL > 3u);
+                    let h3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 1u), NCOL > 3u);
+#else
+                    var l3 = vec4<f32>(0.0);
+                    var h3 = vec4<f32>(0.0);
+                    if (NCOL > 3u) { l3 = x_vec(xa.w + o + 0u); h3 = x_vec(xa.w + o + 1u); }
+#endif
+                    xs.w += dot(l3 + h3, vec4<f32>(1.0));
+                    let x = XS(l0, h0, l1, h1, l2, h2, l3, h3);
+                    d0 = row_dq(t0, u0, 0u, x, d0);
+                    d1 = row_dq(t1, u1, 0u, x, d1);
+                    d2 = row_dq(t2, u2, 0u, x, d2);
+                    d3 = row_dq(t3, u3, 0u, x, d3);
+                    d4 = row_dq(t4, u4, 0u, x, d4);
+                    d5 = row_dq(t5, u5, 0u, x, d5);
+                    d6 = row_dq(t6, u6, 0u, x, d6);
+                    d7 = row_dq(t7, u7, 0u, x, d7);
                 }
-                if (NCOL > 3u) {
-                    c3 = x_chunk(xb.w + 8u * j, lane);
-                    xs.w = xs.w + x_sum(c3);
+                {
+#if SUBGROUPS
+                    let l0 = subgroupBroadcast(v0, 2u);
+                    let h0 = subgroupBroadcast(v0, 3u);
+#else
+                    let l0 = x_vec(xa.x + o + 2u);
+                    let h0 = x_vec(xa.x + o + 3u);
+#endif
+                    xs.x += dot(l0 + h0, vec4<f32>(1.0));
+#if SUBGROUPS
+                    let l1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 2u), NCOL > 1u);
+                    let h1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 3u), NCOL > 1u);
+#else
+                    var l1 = vec4<f32>(0.0);
+                    var h1 = vec4<f32>(0.0);
+                    if (NCOL > 1u) { l1 = x_vec(xa.y + o + 2u); h1 = x_vec(xa.y + o + 3u); }
+#endif
+                    xs.y += dot(l1 + h1, vec4<f32>(1.0));
+#if SUBGROUPS
+                    let l2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 2u), NCOL > 2u);
+                    let h2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 3u), NCOL > 2u);
+#else
+                    var l2 = vec4<f32>(0.0);
+                    var h2 = vec4<f32>(0.0);
+                    if (NCOL > 2u) { l2 = x_vec(xa.z + o + 2u); h2 = x_vec(xa.z + o + 3u); }
+#endif
+                    xs.z += dot(l2 + h2, vec4<f32>(1.0));
+#if SUBGROUPS
+                    let l3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 2u), NCOL > 3u);
+                    let h3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 3u), NCOL > 3u);
+#else
+                    var l3 = vec4<f32>(0.0);
+                    var h3 = vec4<f32>(0.0);
+                    if (NCOL > 3u) { l3 = x_vec(xa.w + o + 2u); h3 = x_vec(xa.w + o + 3u); }
+#endif
+                    xs.w += dot(l3 + h3, vec4<f32>(1.0));
+                    let x = XS(l0, h0, l1, h1, l2, h2, l3, h3);
+                    d0 = row_dq(t0, u0, 1u, x, d0);
+                    d1 = row_dq(t1, u1, 1u, x, d1);
+                    d2 = row_dq(t2, u2, 1u, x, d2);
+                    d3 = row_dq(t3, u3, 1u, x, d3);
+                    d4 = row_dq(t4, u4, 1u, x, d4);
+                    d5 = row_dq(t5, u5, 1u, x, d5);
+                    d6 = row_dq(t6, u6, 1u, x, d6);
+                    d7 = row_dq(t7, u7, 1u, x, d7);
                 }
-                d0 = row_cols(qa.x + j * tpc, c0, c1, c2, c3, d0);
-                d1 = row_cols(qa.y + j * tpc, c0, c1, c2, c3, d1);
-                d2 = row_cols(qa.z + j * tpc, c0, c1, c2, c3, d2);
-                d3 = row_cols(qa.w + j * tpc, c0, c1, c2, c3, d3);
-                d4 = row_cols(qb.x + j * tpc, c0, c1, c2, c3, d4);
-                d5 = row_cols(qb.y + j * tpc, c0, c1, c2, c3, d5);
-                d6 = row_cols(qb.z + j * tpc, c0, c1, c2, c3, d6);
-                d7 = row_cols(qb.w + j * tpc, c0, c1, c2, c3, d7);
+                {
+#if SUBGROUPS
+                    let l0 = subgroupBroadcast(v0, 4u);
+                    let h0 = subgroupBroadcast(v0, 5u);
+#else
+                    let l0 = x_vec(xa.x + o + 4u);
+                    let h0 = x_vec(xa.x + o + 5u);
+#endif
+                    xs.x += dot(l0 + h0, vec4<f32>(1.0));
+#if SUBGROUPS
+                    let l1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 4u), NCOL > 1u);
+                    let h1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 5u), NCOL > 1u);
+#else
+                    var l1 = vec4<f32>(0.0);
+                    var h1 = vec4<f32>(0.0);
+                    if (NCOL > 1u) { l1 = x_vec(xa.y + o + 4u); h1 = x_vec(xa.y + o + 5u); }
+#endif
+                    xs.y += dot(l1 + h1, vec4<f32>(1.0));
+#if SUBGROUPS
+                    let l2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 4u), NCOL > 2u);
+                    let h2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 5u), NCOL > 2u);
+#else
+                    var l2 = vec4<f32>(0.0);
+                    var h2 = vec4<f32>(0.0);
+                    if (NCOL > 2u) { l2 = x_vec(xa.z + o + 4u); h2 = x_vec(xa.z + o + 5u); }
+#endif
+                    xs.z += dot(l2 + h2, vec4<f32>(1.0));
+#if SUBGROUPS
+                    let l3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 4u), NCOL > 3u);
+                    let h3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 5u), NCOL > 3u);
+#else
+                    var l3 = vec4<f32>(0.0);
+                    var h3 = vec4<f32>(0.0);
+                    if (NCOL > 3u) { l3 = x_vec(xa.w + o + 4u); h3 = x_vec(xa.w + o + 5u); }
+#endif
+                    xs.w += dot(l3 + h3, vec4<f32>(1.0));
+                    let x = XS(l0, h0, l1, h1, l2, h2, l3, h3);
+                    d0 = row_dq(t0, u0, 2u, x, d0);
+                    d1 = row_dq(t1, u1, 2u, x, d1);
+                    d2 = row_dq(t2, u2, 2u, x, d2);
+                    d3 = row_dq(t3, u3, 2u, x, d3);
+                    d4 = row_dq(t4, u4, 2u, x, d4);
+                    d5 = row_dq(t5, u5, 2u, x, d5);
+                    d6 = row_dq(t6, u6, 2u, x, d6);
+                    d7 = row_dq(t7, u7, 2u, x, d7);
+                }
+                {
+#if SUBGROUPS
+                    let l0 = subgroupBroadcast(v0, 6u);
+                    let h0 = subgroupBroadcast(v0, 7u);
+#else
+                    let l0 = x_vec(xa.x + o + 6u);
+                    let h0 = x_vec(xa.x + o + 7u);
+#endif
+                    xs.x += dot(l0 + h0, vec4<f32>(1.0));
+#if SUBGROUPS
+                    let l1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 6u), NCOL > 1u);
+                    let h1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 7u), NCOL > 1u);
+#else
+                    var l1 = vec4<f32>(0.0);
+                    var h1 = vec4<f32>(0.0);
+                    if (NCOL > 1u) { l1 = x_vec(xa.y + o + 6u); h1 = x_vec(xa.y + o + 7u); }
+#endif
+                    xs.y += dot(l1 + h1, vec4<f32>(1.0));
+#if SUBGROUPS
+                    let l2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 6u), NCOL > 2u);
+                    let h2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 7u), NCOL > 2u);
+#else
+                    var l2 = vec4<f32>(0.0);
+                    var h2 = vec4<f32>(0.0);
+                    if (NCOL > 2u) { l2 = x_vec(xa.z + o + 6u); h2 = x_vec(xa.z + o + 7u); }
+#endif
+                    xs.z += dot(l2 + h2, vec4<f32>(1.0));
+#if SUBGROUPS
+                    let l3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 6u), NCOL > 3u);
+                    let h3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 7u), NCOL > 3u);
+#else
+                    var l3 = vec4<f32>(0.0);
+                    var h3 = vec4<f32>(0.0);
+                    if (NCOL > 3u) { l3 = x_vec(xa.w + o + 6u); h3 = x_vec(xa.w + o + 7u); }
+#endif
+                    xs.w += dot(l3 + h3, vec4<f32>(1.0));
+                    let x = XS(l0, h0, l1, h1, l2, h2, l3, h3);
+                    d0 = row_dq(t0, u0, 3u, x, d0);
+                    d1 = row_dq(t1, u1, 3u, x, d1);
+                    d2 = row_dq(t2, u2, 3u, x, d2);
+                    d3 = row_dq(t3, u3, 3u, x, d3);
+                    d4 = row_dq(t4, u4, 3u, x, d4);
+                    d5 = row_dq(t5, u5, 3u, x, d5);
+                    d6 = row_dq(t6, u6, 3u, x, d6);
+                    d7 = row_dq(t7, u7, 3u, x, d7);
+                }
             }
             a0 = group_acc(a0, d0, xs, s0, m0, gi, asym);
             a1 = group_acc(a1, d1, xs, s1, m1, gi, asym);

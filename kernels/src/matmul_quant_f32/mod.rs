@@ -5,21 +5,23 @@
 //! asymmetric; W8: o = 0).
 //! Weights: the texture layout of [`crate::matrix`] (`BlockData::Quantized`); a 32-weight chunk
 //! is one texel (W4) or two (W8), so G % 32 == 0. `BITS` (4 or 8) is a pipeline constant.
-//! Dispatch: register tiles of 8 rows × `NCOL = min(T, 4)` columns per invocation, `WG` lanes
-//! per workgroup (8 on CPU adapters so that small matrices still spread over every core, else
-//! 64), the column quad from `workgroup_id.y` → grid `[ceil(rows / 8·WG), ceil(T / NCOL), 1]`.
-//! One weight read serves NCOL columns; each x chunk serves 8 rows (with subgroups its 32 values
-//! are loaded once per 8 lanes and broadcast; on CPU adapters x of ≤ 64 KiB is read through the
-//! uniform window, larger ones from the scratch x texture: `Gpu::x_input`, `wgsl/x32.wgsl`). A column's arithmetic does not depend on NCOL, on
-//! its quad or on the subgroup mode, so batched columns equal single-column runs bit for bit and
-//! prefill equals decode (tested).
+//! Dispatch: register tiles of 8 rows × `NCOL` columns per invocation, `NCOL` = `min(T, 4)`
+//! rounded up to 1, 2 or 4 (fewer pipeline variants; a clamped extra column is computed and not
+//! stored), `WG` lanes per workgroup (8 on CPU adapters so that small matrices still spread
+//! over every core, else 64), the column tile from `workgroup_id.y` → grid
+//! `[ceil(rows / 8·WG), ceil(T / NCOL), 1]`. One weight read and dequantisation serves NCOL
+//! columns; each x value serves 8 rows (with subgroups a chunk's 32 values are loaded once per 8
+//! lanes and broadcast; on CPU adapters x of ≤ 64 KiB is read through the uniform window,
+//! larger ones from the scratch x texture: `Gpu::x_input`, `wgsl/x32.wgsl`). A column's
+//! arithmetic does not depend on NCOL, on its tile or on the subgroup mode, so batched columns
+//! equal single-column runs bit for bit and prefill equals decode (tested).
 //! `GLU` (pipeline constant, [`crate::matmul::matmul_swiglu`]): x is `[T, 2K]` gate | up and
 //! the kernel reads `silu(gate) · up` (the `swiglu_f32` formula; equal up to f32 rounding).
 //! Tuned for CPU adapters (lavapipe), where each lane is a SIMD lane and 8 rows per lane keep x
 //! reuse high. On discrete GPUs the same tiling gives only M/8 threads per matrix; a K-split
 //! variant (lanes across K, subgroup reduction) is the known next step there (not measured: no
 //! GPU in this project's CI).
-//! Limits: T ≤ 262,140 (65,535 quads); rows per block ≤ 8 · WG · 65,535.
+//! Limits: T ≤ 262,140 (65,535 tiles of 4); rows per block ≤ 8 · WG · 65,535.
 //! Tolerance: normalised MSE ≤ 5e-4 vs [`reference`].
 
 pub mod reference;
@@ -52,7 +54,9 @@ pub(crate) fn encode(
     };
     let gpu = rec.gpu();
     let wg = gpu.small_grid_workgroup();
-    let ncol = params.t.min(4);
+    // Column tiles of 1, 2 or 4 (T = 3 computes one clamped, unstored column): one pipeline
+    // variant fewer to compile, ~5 s each in lavapipe's LLVM.
+    let ncol = params.t.min(4).next_power_of_two();
     // x rows read by this dispatch: T × K (GLU: T × 2K) f32 — the uniform window if it fits.
     let x_bytes = u64::from(params.t) * u64::from(params.k) * 4 * if swiglu { 2 } else { 1 };
     let x = gpu.x_input(rec, common[0].buffer, x_bytes)?;

@@ -76,3 +76,13 @@ fn x_chunk(b: u32, lane: u32) -> V32 {
     return V32(x_vec(b), x_vec(b + 1u), x_vec(b + 2u), x_vec(b + 3u), x_vec(b + 4u), x_vec(b + 5u), x_vec(b + 6u), x_vec(b + 7u));
 #endif
 }
+
+// This lane's share of the chunk starting at vec4 index b: with subgroups, vec4 (lane % 8) of
+// it (the other lanes' shares arrive by broadcast); without, nothing (readers load x directly).
+fn x_share(b: u32, lane: u32) -> vec4<f32> {
+#if SUBGROUPS
+    return x_vec(b + (lane & 7u));
+#else
+    return vec4<f32>(0.0);
+#endif
+}
