@@ -46,6 +46,55 @@ fn row_dq(t: vec4<u32>, u: vec4<u32>, s: u32, x: XS, d: vec4<f32>) -> vec4<f32> 
     return row_step(w4_lo(t[s]), w4_hi(t[s]), x, d);
 }
 
+// x values 8s..8s+8 of a column's chunk (vec4 index b): with subgroups broadcast from the
+// lanes' shares `v` (lane i holds vec4 i). Broadcast lanes must be constants: every caller
+// passes a literal s, so the switch folds away once the function is inlined.
+fn x_step(v: vec4<f32>, b: u32, s: u32) -> array<vec4<f32>, 2> {
+#if SUBGROUPS
+    switch s {
+        case 0u: { return array<vec4<f32>, 2>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u)); }
+        case 1u: { return array<vec4<f32>, 2>(subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u)); }
+        case 2u: { return array<vec4<f32>, 2>(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u)); }
+        default: { return array<vec4<f32>, 2>(subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u)); }
+    }
+#else
+    return array<vec4<f32>, 2>(x_vec(b + 2u * s), x_vec(b + 2u * s + 1u));
+#endif
+}
+
+// One texel per row of the 8-row tile: a chunk's weights (W8: first or second half), or scales
+// or mins.
+struct Tile {
+    t0: vec4<u32>, t1: vec4<u32>, t2: vec4<u32>, t3: vec4<u32>,
+    t4: vec4<u32>, t5: vec4<u32>, t6: vec4<u32>, t7: vec4<u32>,
+}
+
+// The 8 rows' sums, one component per column.
+struct Rows {
+    r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>,
+    r4: vec4<f32>, r5: vec4<f32>, r6: vec4<f32>, r7: vec4<f32>,
+}
+
+// Step s (a literal 0..4) of a chunk: the step's x values of every column (lane shares v,
+// chunk bases xb) against 8 weights of each row (texels t, W8: u); adds the columns' x sums
+// to xs.
+fn chunk_step(s: u32, v: array<vec4<f32>, 4>, xb: vec4<u32>, t: Tile, u: Tile, d: Rows, xs: ptr<function, vec4<f32>>) -> Rows {
+    let e0 = x_step(v[0], xb.x, s);
+    var e1 = e0;
+    var e2 = e0;
+    var e3 = e0;
+    if (NCOL > 1u) { e1 = x_step(v[1], xb.y, s); }
+    if (NCOL > 2u) { e2 = x_step(v[2], xb.z, s); }
+    if (NCOL > 3u) { e3 = x_step(v[3], xb.w, s); }
+    let one = vec4<f32>(1.0);
+    *xs += vec4<f32>(dot(e0[0] + e0[1], one), dot(e1[0] + e1[1], one), dot(e2[0] + e2[1], one), dot(e3[0] + e3[1], one));
+    let x = XS(e0[0], e0[1], e1[0], e1[1], e2[0], e2[1], e3[0], e3[1]);
+    return Rows(row_dq(t.t0, u.t0, s, x, d.r0), row_dq(t.t1, u.t1, s, x, d.r1),
+                row_dq(t.t2, u.t2, s, x, d.r2), row_dq(t.t3, u.t3, s, x, d.r3),
+                row_dq(t.t4, u.t4, s, x, d.r4), row_dq(t.t5, u.t5, s, x, d.r5),
+                row_dq(t.t6, u.t6, s, x, d.r6), row_dq(t.t7, u.t7, s, x, d.r7));
+}
+
 // acc + s · dq + o · Σx for one row (W4: o = −8s symmetric, the min asymmetric; W8: o = 0).
 fn group_acc(acc: vec4<f32>, dq: vec4<f32>, xs: vec4<f32>, st: vec4<u32>, mt: vec4<u32>, gi: u32, asym: bool) -> vec4<f32> {
     let s = qt_group(st, gi);
@@ -57,6 +106,14 @@ fn group_acc(acc: vec4<f32>, dq: vec4<f32>, xs: vec4<f32>, st: vec4<u32>, mt: ve
         o = qt_group(mt, gi);
     }
     return acc + (s * dq + o * xs);
+}
+
+// group_acc for all 8 rows (scale and min texels st, mt).
+fn rows_acc(a: Rows, d: Rows, xs: vec4<f32>, st: Tile, mt: Tile, gi: u32, asym: bool) -> Rows {
+    return Rows(group_acc(a.r0, d.r0, xs, st.t0, mt.t0, gi, asym), group_acc(a.r1, d.r1, xs, st.t1, mt.t1, gi, asym),
+                group_acc(a.r2, d.r2, xs, st.t2, mt.t2, gi, asym), group_acc(a.r3, d.r3, xs, st.t3, mt.t3, gi, asym),
+                group_acc(a.r4, d.r4, xs, st.t4, mt.t4, gi, asym), group_acc(a.r5, d.r5, xs, st.t5, mt.t5, gi, asym),
+                group_acc(a.r6, d.r6, xs, st.t6, mt.t6, gi, asym), group_acc(a.r7, d.r7, xs, st.t7, mt.t7, gi, asym));
 }
 
 // LoRA deltas of a tile's 8 rows (matrix rows ga, gb; rows past the block repeat the last) for
@@ -128,295 +185,55 @@ fn matmul_quant_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     let xa = vec4<u32>(col0, min(col0 + 1u, tl), min(col0 + 2u, tl), min(col0 + 3u, tl)) * xrow;
     let asym = (p.flags & 1u) != 0u;
     let zero = vec4<f32>(0.0);
-    // a<i>: row i's accumulators, one component per column.
-    var a0 = zero;
-    var a1 = zero;
-    var a2 = zero;
-    var a3 = zero;
-    var a4 = zero;
-    var a5 = zero;
-    var a6 = zero;
-    var a7 = zero;
+    // Row i's accumulators in a.r<i>, one component per column.
+    var a = Rows(zero, zero, zero, zero, zero, zero, zero, zero);
     for (var b = 0u; b < spr; b = b + 1u) {
-        let s0 = qt_s(sa.x + b);
-        let s1 = qt_s(sa.y + b);
-        let s2 = qt_s(sa.z + b);
-        let s3 = qt_s(sa.w + b);
-        let s4 = qt_s(sb.x + b);
-        let s5 = qt_s(sb.y + b);
-        let s6 = qt_s(sb.z + b);
-        let s7 = qt_s(sb.w + b);
-        var m0 = s0;
-        var m1 = s1;
-        var m2 = s2;
-        var m3 = s3;
-        var m4 = s4;
-        var m5 = s5;
-        var m6 = s6;
-        var m7 = s7;
+        // Scale (and min) texels of 8 groups for every row.
+        let st = Tile(qt_s(sa.x + b), qt_s(sa.y + b), qt_s(sa.z + b), qt_s(sa.w + b),
+                      qt_s(sb.x + b), qt_s(sb.y + b), qt_s(sb.z + b), qt_s(sb.w + b));
+        var mt = st;
         if (asym) {
-            m0 = qt_m(sa.x + b);
-            m1 = qt_m(sa.y + b);
-            m2 = qt_m(sa.z + b);
-            m3 = qt_m(sa.w + b);
-            m4 = qt_m(sb.x + b);
-            m5 = qt_m(sb.y + b);
-            m6 = qt_m(sb.z + b);
-            m7 = qt_m(sb.w + b);
+            mt = Tile(qt_m(sa.x + b), qt_m(sa.y + b), qt_m(sa.z + b), qt_m(sa.w + b),
+                      qt_m(sb.x + b), qt_m(sb.y + b), qt_m(sb.z + b), qt_m(sb.w + b));
         }
         let gn = min(8u, ngroups - 8u * b);
         for (var gi = 0u; gi < gn; gi = gi + 1u) {
             let g = 8u * b + gi;
-            var d0 = zero;
-            var d1 = zero;
-            var d2 = zero;
-            var d3 = zero;
-            var d4 = zero;
-            var d5 = zero;
-            var d6 = zero;
-            var d7 = zero;
+            var d = Rows(zero, zero, zero, zero, zero, zero, zero, zero);
             var xs = zero;
             for (var w = 0u; w < cpg; w = w + 1u) {
                 let j = g * cpg + w;
-                let o = 8u * j;
-                // This lane's share of every column's chunk (subgroups), else the chunk bases.
-                let v0 = x_share(xa.x + o, lane);
-                var v1 = vec4<f32>(0.0);
-                if (NCOL > 1u) { v1 = x_share(xa.y + o, lane); }
-                var v2 = vec4<f32>(0.0);
-                if (NCOL > 2u) { v2 = x_share(xa.z + o, lane); }
-                var v3 = vec4<f32>(0.0);
-                if (NCOL > 3u) { v3 = x_share(xa.w + o, lane); }
-                let t0 = qt_q(qa.x + j * tpc);
-                let t1 = qt_q(qa.y + j * tpc);
-                let t2 = qt_q(qa.z + j * tpc);
-                let t3 = qt_q(qa.w + j * tpc);
-                let t4 = qt_q(qb.x + j * tpc);
-                let t5 = qt_q(qb.y + j * tpc);
-                let t6 = qt_q(qb.z + j * tpc);
-                let t7 = qt_q(qb.w + j * tpc);
-                var u0 = t0;
-                var u1 = t1;
-                var u2 = t2;
-                var u3 = t3;
-                var u4 = t4;
-                var u5 = t5;
-                var u6 = t6;
-                var u7 = t7;
+                let xb = xa + vec4<u32>(8u * j);
+                // This lane's share of every column's chunk (with subgroups; unused without).
+                var v = array<vec4<f32>, 4>(x_share(xb.x, lane), zero, zero, zero);
+                if (NCOL > 1u) { v[1] = x_share(xb.y, lane); }
+                if (NCOL > 2u) { v[2] = x_share(xb.z, lane); }
+                if (NCOL > 3u) { v[3] = x_share(xb.w, lane); }
+                let e = j * tpc;
+                let t = Tile(qt_q(qa.x + e), qt_q(qa.y + e), qt_q(qa.z + e), qt_q(qa.w + e),
+                             qt_q(qb.x + e), qt_q(qb.y + e), qt_q(qb.z + e), qt_q(qb.w + e));
+                var u = t;
                 if (BITS == 8u) {
-                    u0 = qt_q(qa.x + j * tpc + 1u);
-                    u1 = qt_q(qa.y + j * tpc + 1u);
-                    u2 = qt_q(qa.z + j * tpc + 1u);
-                    u3 = qt_q(qa.w + j * tpc + 1u);
-                    u4 = qt_q(qb.x + j * tpc + 1u);
-                    u5 = qt_q(qb.y + j * tpc + 1u);
-                    u6 = qt_q(qb.z + j * tpc + 1u);
-                    u7 = qt_q(qb.w + j * tpc + 1u);
+                    let f = e + 1u;
+                    u = Tile(qt_q(qa.x + f), qt_q(qa.y + f), qt_q(qa.z + f), qt_q(qa.w + f),
+                             qt_q(qb.x + f), qt_q(qb.y + f), qt_q(qb.z + f), qt_q(qb.w + f));
                 }
-                // The chunk in 4 steps of 8 weights (unrolled: broadcast lanes must be constants).
-                {
-#if SUBGROUPS
-                    let l0 = subgroupBroadcast(v0, 0u);
-                    let h0 = subgroupBroadcast(v0, 1u);
-#else
-                    let l0 = x_vec(xa.x + o + 0u);
-                    let h0 = x_vec(xa.x + o + 1u);
-#endif
-                    xs.x += dot(l0 + h0, vec4<f32>(1.0));
-#if SUBGROUPS
-                    let l1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 0u), NCOL > 1u);
-                    let h1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 1u), NCOL > 1u);
-#else
-                    var l1 = vec4<f32>(0.0);
-                    var h1 = vec4<f32>(0.0);
-                    if (NCOL > 1u) { l1 = x_vec(xa.y + o + 0u); h1 = x_vec(xa.y + o + 1u); }
-#endif
-                    xs.y += dot(l1 + h1, vec4<f32>(1.0));
-#if SUBGROUPS
-                    let l2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 0u), NCOL > 2u);
-                    let h2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 1u), NCOL > 2u);
-#else
-                    var l2 = vec4<f32>(0.0);
-                    var h2 = vec4<f32>(0.0);
-                    if (NCOL > 2u) { l2 = x_vec(xa.z + o + 0u); h2 = x_vec(xa.z + o + 1u); }
-#endif
-                    xs.z += dot(l2 + h2, vec4<f32>(1.0));
-#if SUBGROUPS
-                    let l3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 0u), NCOL > 3u);
-                    let h3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 1u), NCOL > 3u);
-#else
-                    var l3 = vec4<f32>(0.0);
-                    var h3 = vec4<f32>(0.0);
-                    if (NCOL > 3u) { l3 = x_vec(xa.w + o + 0u); h3 = x_vec(xa.w + o + 1u); }
-#endif
-                    xs.w += dot(l3 + h3, vec4<f32>(1.0));
-                    let x = XS(l0, h0, l1, h1, l2, h2, l3, h3);
-                    d0 = row_dq(t0, u0, 0u, x, d0);
-                    d1 = row_dq(t1, u1, 0u, x, d1);
-                    d2 = row_dq(t2, u2, 0u, x, d2);
-                    d3 = row_dq(t3, u3, 0u, x, d3);
-                    d4 = row_dq(t4, u4, 0u, x, d4);
-                    d5 = row_dq(t5, u5, 0u, x, d5);
-                    d6 = row_dq(t6, u6, 0u, x, d6);
-                    d7 = row_dq(t7, u7, 0u, x, d7);
-                }
-                {
-#if SUBGROUPS
-                    let l0 = subgroupBroadcast(v0, 2u);
-                    let h0 = subgroupBroadcast(v0, 3u);
-#else
-                    let l0 = x_vec(xa.x + o + 2u);
-                    let h0 = x_vec(xa.x + o + 3u);
-#endif
-                    xs.x += dot(l0 + h0, vec4<f32>(1.0));
-#if SUBGROUPS
-                    let l1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 2u), NCOL > 1u);
-                    let h1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 3u), NCOL > 1u);
-#else
-                    var l1 = vec4<f32>(0.0);
-                    var h1 = vec4<f32>(0.0);
-                    if (NCOL > 1u) { l1 = x_vec(xa.y + o + 2u); h1 = x_vec(xa.y + o + 3u); }
-#endif
-                    xs.y += dot(l1 + h1, vec4<f32>(1.0));
-#if SUBGROUPS
-                    let l2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 2u), NCOL > 2u);
-                    let h2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 3u), NCOL > 2u);
-#else
-                    var l2 = vec4<f32>(0.0);
-                    var h2 = vec4<f32>(0.0);
-                    if (NCOL > 2u) { l2 = x_vec(xa.z + o + 2u); h2 = x_vec(xa.z + o + 3u); }
-#endif
-                    xs.z += dot(l2 + h2, vec4<f32>(1.0));
-#if SUBGROUPS
-                    let l3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 2u), NCOL > 3u);
-                    let h3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 3u), NCOL > 3u);
-#else
-                    var l3 = vec4<f32>(0.0);
-                    var h3 = vec4<f32>(0.0);
-                    if (NCOL > 3u) { l3 = x_vec(xa.w + o + 2u); h3 = x_vec(xa.w + o + 3u); }
-#endif
-                    xs.w += dot(l3 + h3, vec4<f32>(1.0));
-                    let x = XS(l0, h0, l1, h1, l2, h2, l3, h3);
-                    d0 = row_dq(t0, u0, 1u, x, d0);
-                    d1 = row_dq(t1, u1, 1u, x, d1);
-                    d2 = row_dq(t2, u2, 1u, x, d2);
-                    d3 = row_dq(t3, u3, 1u, x, d3);
-                    d4 = row_dq(t4, u4, 1u, x, d4);
-                    d5 = row_dq(t5, u5, 1u, x, d5);
-                    d6 = row_dq(t6, u6, 1u, x, d6);
-                    d7 = row_dq(t7, u7, 1u, x, d7);
-                }
-                {
-#if SUBGROUPS
-                    let l0 = subgroupBroadcast(v0, 4u);
-                    let h0 = subgroupBroadcast(v0, 5u);
-#else
-                    let l0 = x_vec(xa.x + o + 4u);
-                    let h0 = x_vec(xa.x + o + 5u);
-#endif
-                    xs.x += dot(l0 + h0, vec4<f32>(1.0));
-#if SUBGROUPS
-                    let l1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 4u), NCOL > 1u);
-                    let h1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 5u), NCOL > 1u);
-#else
-                    var l1 = vec4<f32>(0.0);
-                    var h1 = vec4<f32>(0.0);
-                    if (NCOL > 1u) { l1 = x_vec(xa.y + o + 4u); h1 = x_vec(xa.y + o + 5u); }
-#endif
-                    xs.y += dot(l1 + h1, vec4<f32>(1.0));
-#if SUBGROUPS
-                    let l2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 4u), NCOL > 2u);
-                    let h2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 5u), NCOL > 2u);
-#else
-                    var l2 = vec4<f32>(0.0);
-                    var h2 = vec4<f32>(0.0);
-                    if (NCOL > 2u) { l2 = x_vec(xa.z + o + 4u); h2 = x_vec(xa.z + o + 5u); }
-#endif
-                    xs.z += dot(l2 + h2, vec4<f32>(1.0));
-#if SUBGROUPS
-                    let l3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 4u), NCOL > 3u);
-                    let h3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 5u), NCOL > 3u);
-#else
-                    var l3 = vec4<f32>(0.0);
-                    var h3 = vec4<f32>(0.0);
-                    if (NCOL > 3u) { l3 = x_vec(xa.w + o + 4u); h3 = x_vec(xa.w + o + 5u); }
-#endif
-                    xs.w += dot(l3 + h3, vec4<f32>(1.0));
-                    let x = XS(l0, h0, l1, h1, l2, h2, l3, h3);
-                    d0 = row_dq(t0, u0, 2u, x, d0);
-                    d1 = row_dq(t1, u1, 2u, x, d1);
-                    d2 = row_dq(t2, u2, 2u, x, d2);
-                    d3 = row_dq(t3, u3, 2u, x, d3);
-                    d4 = row_dq(t4, u4, 2u, x, d4);
-                    d5 = row_dq(t5, u5, 2u, x, d5);
-                    d6 = row_dq(t6, u6, 2u, x, d6);
-                    d7 = row_dq(t7, u7, 2u, x, d7);
-                }
-                {
-#if SUBGROUPS
-                    let l0 = subgroupBroadcast(v0, 6u);
-                    let h0 = subgroupBroadcast(v0, 7u);
-#else
-                    let l0 = x_vec(xa.x + o + 6u);
-                    let h0 = x_vec(xa.x + o + 7u);
-#endif
-                    xs.x += dot(l0 + h0, vec4<f32>(1.0));
-#if SUBGROUPS
-                    let l1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 6u), NCOL > 1u);
-                    let h1 = select(vec4<f32>(0.0), subgroupBroadcast(v1, 7u), NCOL > 1u);
-#else
-                    var l1 = vec4<f32>(0.0);
-                    var h1 = vec4<f32>(0.0);
-                    if (NCOL > 1u) { l1 = x_vec(xa.y + o + 6u); h1 = x_vec(xa.y + o + 7u); }
-#endif
-                    xs.y += dot(l1 + h1, vec4<f32>(1.0));
-#if SUBGROUPS
-                    let l2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 6u), NCOL > 2u);
-                    let h2 = select(vec4<f32>(0.0), subgroupBroadcast(v2, 7u), NCOL > 2u);
-#else
-                    var l2 = vec4<f32>(0.0);
-                    var h2 = vec4<f32>(0.0);
-                    if (NCOL > 2u) { l2 = x_vec(xa.z + o + 6u); h2 = x_vec(xa.z + o + 7u); }
-#endif
-                    xs.z += dot(l2 + h2, vec4<f32>(1.0));
-#if SUBGROUPS
-                    let l3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 6u), NCOL > 3u);
-                    let h3 = select(vec4<f32>(0.0), subgroupBroadcast(v3, 7u), NCOL > 3u);
-#else
-                    var l3 = vec4<f32>(0.0);
-                    var h3 = vec4<f32>(0.0);
-                    if (NCOL > 3u) { l3 = x_vec(xa.w + o + 6u); h3 = x_vec(xa.w + o + 7u); }
-#endif
-                    xs.w += dot(l3 + h3, vec4<f32>(1.0));
-                    let x = XS(l0, h0, l1, h1, l2, h2, l3, h3);
-                    d0 = row_dq(t0, u0, 3u, x, d0);
-                    d1 = row_dq(t1, u1, 3u, x, d1);
-                    d2 = row_dq(t2, u2, 3u, x, d2);
-                    d3 = row_dq(t3, u3, 3u, x, d3);
-                    d4 = row_dq(t4, u4, 3u, x, d4);
-                    d5 = row_dq(t5, u5, 3u, x, d5);
-                    d6 = row_dq(t6, u6, 3u, x, d6);
-                    d7 = row_dq(t7, u7, 3u, x, d7);
-                }
+                d = chunk_step(0u, v, xb, t, u, d, &xs);
+                d = chunk_step(1u, v, xb, t, u, d, &xs);
+                d = chunk_step(2u, v, xb, t, u, d, &xs);
+                d = chunk_step(3u, v, xb, t, u, d, &xs);
             }
-            a0 = group_acc(a0, d0, xs, s0, m0, gi, asym);
-            a1 = group_acc(a1, d1, xs, s1, m1, gi, asym);
-            a2 = group_acc(a2, d2, xs, s2, m2, gi, asym);
-            a3 = group_acc(a3, d3, xs, s3, m3, gi, asym);
-            a4 = group_acc(a4, d4, xs, s4, m4, gi, asym);
-            a5 = group_acc(a5, d5, xs, s5, m5, gi, asym);
-            a6 = group_acc(a6, d6, xs, s6, m6, gi, asym);
-            a7 = group_acc(a7, d7, xs, s7, m7, gi, asym);
+            a = rows_acc(a, d, xs, st, mt, gi, asym);
         }
     }
-    store_col(col0, r0, ra, rb, vec4<f32>(a0.x, a1.x, a2.x, a3.x), vec4<f32>(a4.x, a5.x, a6.x, a7.x));
+    store_col(col0, r0, ra, rb, vec4<f32>(a.r0.x, a.r1.x, a.r2.x, a.r3.x), vec4<f32>(a.r4.x, a.r5.x, a.r6.x, a.r7.x));
     if (NCOL > 1u) {
-        store_col(col0 + 1u, r0, ra, rb, vec4<f32>(a0.y, a1.y, a2.y, a3.y), vec4<f32>(a4.y, a5.y, a6.y, a7.y));
+        store_col(col0 + 1u, r0, ra, rb, vec4<f32>(a.r0.y, a.r1.y, a.r2.y, a.r3.y), vec4<f32>(a.r4.y, a.r5.y, a.r6.y, a.r7.y));
     }
     if (NCOL > 2u) {
-        store_col(col0 + 2u, r0, ra, rb, vec4<f32>(a0.z, a1.z, a2.z, a3.z), vec4<f32>(a4.z, a5.z, a6.z, a7.z));
+        store_col(col0 + 2u, r0, ra, rb, vec4<f32>(a.r0.z, a.r1.z, a.r2.z, a.r3.z), vec4<f32>(a.r4.z, a.r5.z, a.r6.z, a.r7.z));
     }
     if (NCOL > 3u) {
-        store_col(col0 + 3u, r0, ra, rb, vec4<f32>(a0.w, a1.w, a2.w, a3.w), vec4<f32>(a4.w, a5.w, a6.w, a7.w));
+        store_col(col0 + 3u, r0, ra, rb, vec4<f32>(a.r0.w, a.r1.w, a.r2.w, a.r3.w), vec4<f32>(a.r4.w, a.r5.w, a.r6.w, a.r7.w));
     }
 }
