@@ -47,7 +47,7 @@ impl HeadDims {
     /// [`Self::check`] plus `D % 16 == 0` (the attention kernels work in 16-dim blocks).
     pub fn check_attention(&self) -> Result<(), KernelError> {
         self.check()?;
-        ensure(self.d % 16 == 0, || {
+        ensure(self.d.is_multiple_of(16), || {
             format!("attention: D ({}) must be a multiple of 16", self.d)
         })
     }

@@ -1,8 +1,8 @@
 //! Adapter choice: which of the system's wgpu adapters Kestrel runs on.
 //!
 //! Contract:
-//! - With no preference, a real GPU wins: discrete > integrated > virtual > CPU (Mesa lavapipe)
-//!   > other. Only the primary backends (Vulkan, Metal, DX12) are enumerated unless the
+//! - With no preference, a real GPU wins, in the order discrete, integrated, virtual, CPU (Mesa
+//!   lavapipe), other. Only the primary backends (Vulkan, Metal, DX12) are enumerated unless the
 //!   preference names `gl`/`gles`.
 //! - A preference (`GpuOptions::adapter`, else env `KESTREL_ADAPTER`) is matched case-insensitively
 //!   against, in order: the backend name (`vulkan`, `metal`, `dx12`, `gl`), the device type

@@ -581,7 +581,7 @@ impl Gpu {
             return Ok(Vec::new());
         }
         let copy_len = bytes.div_ceil(4) * 4;
-        if offset % 4 != 0 || offset + copy_len > buf.size() {
+        if !offset.is_multiple_of(4) || offset + copy_len > buf.size() {
             return Err(KernelError::Shape(format!(
                 "read of {bytes} B at offset {offset} from a buffer of {} B (offset must be 4-aligned)",
                 buf.size()
