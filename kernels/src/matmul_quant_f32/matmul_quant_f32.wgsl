@@ -7,8 +7,9 @@
 // subgroups: broadcast from the one vec4 of the chunk each of 8 lanes loaded; without: loaded
 // by every lane), then each row dequantises its 8 weights once and dots them with every
 // column. Per step and row only 8 weights and 2 vec4s per column are live, which keeps the
-// 8 × 8 tile's spills to the accumulators (lavapipe: ~25% faster than holding whole dequantised
-// 32-weight chunks and x chunks). A column's sums run in the same order for every NCOL. (An
+// 8 × 4 tile's spills to the accumulators (lavapipe: up to ~30% faster at T ≥ 8 than holding
+// whole dequantised 32-weight chunks and x chunks). A column's sums run in the same order for
+// every NCOL. (An
 // 8-column tile measured 2–10% faster at T ≥ 8 but takes lavapipe's LLVM ~16 s to compile per
 // variant, against ~5 s.)
 #include "matmul_common.wgsl"

@@ -1,6 +1,7 @@
 // 32-value chunks of an f32 input row shared across lanes (matmul_quant_f32, lora_shrink).
 // With subgroups each of 8 lanes loads one vec4 of the chunk and v32_broadcast hands all 8 to
-// every lane: one load per 8 lanes instead of 8 per lane. The including kernel's params `p`
+// every lane (x_chunk; matmul_quant_f32 takes the lane's vec4 with x_share and broadcasts it 8
+// values at a time): one load per 8 lanes instead of 8 per lane. The including kernel's params `p`
 // have `k` (K, the input features).
 
 // x: [T, K] f32 rows (or [T, 2K] gate | up) at binding 1, read as Gpu::x_input chose: with
