@@ -174,6 +174,15 @@ pub(crate) struct PoolAcc {
 }
 
 impl PoolAcc {
+    /// The pooling of columns `cols` of the `width`-wide per-token `rows`, in token order.
+    pub fn over(rows: &[f32], width: usize, cols: std::ops::Range<usize>) -> Self {
+        let mut acc = Self::default();
+        for r in rows.chunks_exact(width) {
+            acc.push(&r[cols.clone()]);
+        }
+        acc
+    }
+
     pub fn push(&mut self, row: &[f32]) {
         if self.sum.is_empty() {
             self.sum = vec![0.0; row.len()];
@@ -204,11 +213,7 @@ impl PoolAcc {
 
 /// Pools a head's columns (`col .. col + C` of `width`-wide per-token `rows`) over the tokens.
 pub(crate) fn pool(rows: &[f32], width: usize, head: &HeadInfo, col: usize) -> Option<Vec<f32>> {
-    let mut acc = PoolAcc::default();
-    for r in rows.chunks_exact(width) {
-        acc.push(&r[col..col + head.classes()]);
-    }
-    acc.finish(head.pooling)
+    PoolAcc::over(rows, width, col..col + head.classes()).finish(head.pooling)
 }
 
 /// A switcher's verdict on a prompt.

@@ -559,12 +559,9 @@ impl Session<'_> {
         let verifier = self.head_of(HeadKind::Verifier).ok();
         let width = self.heads_width();
         // Every path's verifier pooling starts with the prompt's rows.
-        let mut prompt_acc = PoolAcc::default();
-        if let Some((_, col)) = verifier {
-            for r in self.prefix_heads.chunks_exact(width) {
-                prompt_acc.push(&r[col..col + 1]);
-            }
-        }
+        let prompt_acc = verifier.map_or_else(PoolAcc::default, |(_, col)| {
+            PoolAcc::over(&self.prefix_heads, width, col..col + 1)
+        });
         let mut acc = vec![prompt_acc; n];
         let mut out: Vec<PathOutput> = (0..n)
             .map(|_| PathOutput {
