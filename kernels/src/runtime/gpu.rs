@@ -67,6 +67,11 @@ impl XInput<'_> {
     }
 }
 
+/// Whether environment variable `name` is set to `1`.
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "1")
+}
+
 /// How to open the GPU.
 #[derive(Debug, Clone, Default)]
 pub struct GpuOptions {
@@ -136,32 +141,24 @@ impl Gpu {
             .ok()
             .filter(|s| !s.is_empty());
         let pref = opts.adapter.clone().or(env_pref);
-        let no_f16 =
-            opts.disable_f16 || std::env::var(ENV_NO_F16).map(|v| v == "1").unwrap_or(false);
+        let no_f16 = opts.disable_f16 || env_flag(ENV_NO_F16);
 
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
         let adapter = adapter::choose(&instance, pref.as_deref())?;
         let info = adapter.get_info();
         let f16 = !no_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
-        let no_subgroups = opts.disable_subgroups
-            || std::env::var(ENV_NO_SUBGROUPS)
-                .map(|v| v == "1")
-                .unwrap_or(false);
+        let no_subgroups = opts.disable_subgroups || env_flag(ENV_NO_SUBGROUPS);
         // Kernels share one 32-value x chunk across 8 lanes, so subgroups must have ≥ 8 lanes.
         let subgroups = !no_subgroups
             && adapter.features().contains(wgpu::Features::SUBGROUP)
             && info.subgroup_min_size >= 8;
         let uniform_x = info.device_type == wgpu::DeviceType::Cpu
             && !opts.disable_uniform_x
-            && !std::env::var(ENV_NO_UNIFORM_X)
-                .map(|v| v == "1")
-                .unwrap_or(false)
+            && !env_flag(ENV_NO_UNIFORM_X)
             && adapter.limits().max_uniform_buffer_binding_size >= UNIFORM_X_BYTES;
         let texture_x = info.device_type == wgpu::DeviceType::Cpu
             && !opts.disable_texture_x
-            && !std::env::var(ENV_NO_TEXTURE_X)
-                .map(|v| v == "1")
-                .unwrap_or(false);
+            && !env_flag(ENV_NO_TEXTURE_X);
         let mut features = wgpu::Features::empty();
         if f16 {
             features |= wgpu::Features::SHADER_F16;
@@ -337,6 +334,30 @@ impl Gpu {
         Ok(XInput::Storage(x.into()))
     }
 
+    /// A [`TEXTURE_WIDTH`]-wide, `height`-row texture of 16-byte texels that kernels sample and
+    /// copies fill: the layout of `upload_texels` and of the scratch x texture.
+    fn texel_texture(
+        &self,
+        label: &str,
+        height: u32,
+        format: wgpu::TextureFormat,
+    ) -> wgpu::Texture {
+        self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d {
+                width: TEXTURE_WIDTH,
+                height,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        })
+    }
+
     /// The scratch x texture with at least `rows` rows (replaced by a taller one when needed;
     /// command buffers that bound the old one keep it alive).
     fn scratch_x_texture(&self, rows: u32) -> Result<wgpu::Texture, KernelError> {
@@ -353,20 +374,11 @@ impl Gpu {
             .min(self.limits.max_texture_dimension_2d)
             .max(rows);
         let texture = self.scoped(|| {
-            self.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("kestrel.x_texture"),
-                size: wgpu::Extent3d {
-                    width: TEXTURE_WIDTH,
-                    height,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba32Float,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            })
+            self.texel_texture(
+                "kestrel.x_texture",
+                height,
+                wgpu::TextureFormat::Rgba32Float,
+            )
         })?;
         self.counters.allocated.fetch_add(
             u64::from(TEXTURE_WIDTH) * u64::from(height) * 16,
@@ -527,16 +539,7 @@ impl Gpu {
             depth_or_array_layers: 1,
         };
         let texture = self.scoped(|| {
-            let texture = self.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some(label),
-                size,
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba32Uint,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            });
+            let texture = self.texel_texture(label, size.height, wgpu::TextureFormat::Rgba32Uint);
             self.queue.write_texture(
                 wgpu::TexelCopyTextureInfo {
                     texture: &texture,
