@@ -3,8 +3,9 @@
 //! Per layer and per shared input there is one `LoraGroup`: q|k|v (input: the normed hidden
 //! state), o (input: attention output), gate|up (input: the normed hidden state) and down (input:
 //! the SwiGLU output). A group's A matrices (`[R, K]` f16 each, row-concatenated into one
-//! `LoraA` texture) go to ONE `lora_shrink` dispatch,
-//! producing `h: [T, parts·R]`; the base matmul's epilogue then adds `scale · h · Bᵀ` with B the
+//! `LoraA` texture) go to ONE shrink producing `h: [T, parts·R]`: for q|k|v and gate|up inside
+//! the RMSNorm dispatch that produces their input (`rmsnorm_shrink_f32`), for o and down a
+//! `lora_shrink` dispatch; the base matmul's epilogue then adds `scale · h · Bᵀ` with B the
 //! row concatenation of the parts' B (`[M_total, R]` f16) and LoRA row segments, so the delta of
 //! q, k and v comes out of the same dispatch as the base projection. A part the adapter does not
 //! target gets zero A/B rows (only for partially-targeted groups). Scale: `alpha / r`, or

@@ -12,6 +12,8 @@
 //! x  += swiglu(gu) · down_projᵀ                    residual fused
 //! ```
 //! then `logits = norm(x) · lm_headᵀ` for the rows asked for. Decode dispatches per layer: 9.
+//! With an adapter on, +2: the q|k|v and gate|up shrinks are fused into the two norms
+//! (`norm_shrink`), o's and down's are `lora_shrink` dispatches (`shrink`).
 //!
 //! Single-path generation appends each new token to the prefix segment (a T = 1 prefill step), so
 //! the session's token bookkeeping alone decides what a later request can reuse.
@@ -160,7 +162,7 @@ impl State {
             ids: gpu.zeros("ids", f(t_max))?,
             positions: gpu.zeros("positions", f(t_max))?,
             inv_freq: gpu.upload("inv_freq", bytemuck::cast_slice(&inv_freq))?,
-            x: gpu.zeros("x", f(t_max * c.hidden_size))?,
+            x: gpu.zeros("x", fx(t_max * c.hidden_size))?,
             xn: gpu.zeros("xn", fx(t_max * c.hidden_size))?,
             qkv: gpu.zeros("qkv", f(t_max * qkv_w))?,
             attn: gpu.zeros("attn", fx(t_max * c.num_attention_heads * d))?,
@@ -187,6 +189,19 @@ impl State {
     }
 }
 
+/// The epilogue that adds group `g`'s LoRA expand (from its shrink output `h`) to a base matmul.
+fn expand<'a>(adapter: &'a Adapter, g: &'a LoraGroup, h: &'a wgpu::Buffer) -> LoraExpand<'a> {
+    LoraExpand {
+        h,
+        h_offset: 0,
+        h_stride: g.parts * adapter.rank,
+        b: &g.b,
+        rank: adapter.rank,
+        scale: adapter.scale,
+        segments: g.segments,
+    }
+}
+
 /// Record the LoRA shrink of one group (`h = x · [A_0; A_1; ..]ᵀ`, or with `swiglu`
 /// `h = swiglu(x) · ..` for x = gate | up) and return the epilogue that adds its expand to the
 /// base matmul.
@@ -208,15 +223,30 @@ fn shrink<'a>(
         lora_shrink(rec, x, &g.a, h, t)?;
     }
     prof.step(rec, "lora_shrink")?;
-    Ok(Some(LoraExpand {
-        h,
-        h_offset: 0,
-        h_stride: g.parts * adapter.rank,
-        b: &g.b,
-        rank: adapter.rank,
-        scale: adapter.scale,
-        segments: g.segments,
-    }))
+    Ok(Some(expand(adapter, g, h)))
+}
+
+/// Record `xn = rmsnorm(x) · w` for a block's q|k|v or gate|up input and, when the group has a
+/// LoRA delta, its shrink in the same dispatch (`rmsnorm_shrink_f32`); return the epilogue that
+/// adds the expand to the base matmul.
+#[allow(clippy::too_many_arguments)]
+fn norm_shrink<'a>(
+    rec: &mut Recorder<'_>,
+    prof: &mut Profiler,
+    norm: &RmsNorm,
+    (x, w, xn): (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer),
+    h: &'a wgpu::Buffer,
+    group: Option<(&'a Adapter, &'a LoraGroup)>,
+    (t, hidden, eps): (u32, u32, f32),
+) -> Result<Option<LoraExpand<'a>>> {
+    let Some((adapter, g)) = group else {
+        norm.encode(rec, x, w, xn, t, hidden, eps)?;
+        prof.step(rec, "rmsnorm")?;
+        return Ok(None);
+    };
+    norm.encode_lora_shrink(rec, x, w, xn, &g.a, h, t, hidden, eps)?;
+    prof.step(rec, "rmsnorm+lora_shrink")?;
+    Ok(Some(expand(adapter, g, h)))
 }
 
 impl Engine {
@@ -573,10 +603,15 @@ impl Engine {
             let group = |pick: fn(&crate::adapter::LayerLora) -> &Option<LoraGroup>| {
                 ll.and_then(|(a, l)| pick(l).as_ref().map(|g| (a, g)))
             };
-            k.rmsnorm
-                .encode(rec, &st.x, &layer.input_layernorm, &st.xn, t, hidden, eps)?;
-            prof.step(rec, "rmsnorm")?;
-            let qkv_lora = shrink(rec, prof, &st.xn, &st.h, group(|l| &l.qkv), t, false)?;
+            let qkv_lora = norm_shrink(
+                rec,
+                prof,
+                &k.rmsnorm,
+                (&st.x, &layer.input_layernorm, &st.xn),
+                &st.h,
+                group(|l| &l.qkv),
+                (t, hidden, eps),
+            )?;
             let ep = Epilogue {
                 bias: layer.qkv_bias.as_ref(),
                 lora: qkv_lora,
@@ -608,17 +643,15 @@ impl Engine {
             };
             matmul(rec, &layer.o_proj, &st.attn, &st.x, t, &residual)?; // x += attn · o_projᵀ
             prof.step(rec, "o_proj")?;
-            k.rmsnorm.encode(
+            let gu_lora = norm_shrink(
                 rec,
-                &st.x,
-                &layer.post_attention_layernorm,
-                &st.xn,
-                t,
-                hidden,
-                eps,
+                prof,
+                &k.rmsnorm,
+                (&st.x, &layer.post_attention_layernorm, &st.xn),
+                &st.h,
+                group(|l| &l.gate_up),
+                (t, hidden, eps),
             )?;
-            prof.step(rec, "rmsnorm")?;
-            let gu_lora = shrink(rec, prof, &st.xn, &st.h, group(|l| &l.gate_up), t, false)?;
             let ep = Epilogue {
                 lora: gu_lora,
                 ..Epilogue::default()

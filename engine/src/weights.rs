@@ -108,12 +108,14 @@ impl ModelWeights {
                 hidden,
             )?;
             layers.push(LayerWeights {
-                input_layernorm: gpu.upload("input_layernorm", bytemuck::cast_slice(&norm_in))?,
+                // Uniform windows: rmsnorm_shrink_f32 binds these as uniform buffers.
+                input_layernorm: gpu
+                    .upload_window("input_layernorm", bytemuck::cast_slice(&norm_in))?,
                 qkv_proj,
                 qkv_bias,
                 o_proj,
                 post_attention_layernorm: gpu
-                    .upload("post_attention_layernorm", bytemuck::cast_slice(&norm_post))?,
+                    .upload_window("post_attention_layernorm", bytemuck::cast_slice(&norm_post))?,
                 gate_up_proj,
                 down_proj,
             });

@@ -1,6 +1,7 @@
 //! Timings of the non-matmul kernels on this adapter, per Qwen2.5-0.5B step: decode attention
 //! over a 1000-token prefix (N = 1, 4, 16 paths), prefill attention, argmax and sampling over a
-//! 151,936-token vocabulary, and one-row RMSNorm dispatches. The matmul's counterpart is
+//! 151,936-token vocabulary, one-row RMSNorm dispatches, and the rank-16 LoRA shrinks (alone,
+//! and q|k|v / gate|up fused into the RMSNorm that produces their input). The matmul's counterpart is
 //! `matmul_probe` (and the criterion bench in `benches/`). Run:
 //! `cargo run --release -p kestrel-kernels --example kernel_probe`.
 use std::time::Instant;
@@ -8,6 +9,7 @@ use std::time::Instant;
 use kestrel_kernels::attention_decode_f16::{AttentionDecode, DecodeBuffers, DecodeShape};
 use kestrel_kernels::attention_prefill_f16::AttentionPrefill;
 use kestrel_kernels::heads::{HeadDims, QkvLayout};
+use kestrel_kernels::lora_shrink::{lora_shrink, lora_shrink_swiglu, LoraA};
 use kestrel_kernels::rmsnorm_f32::RmsNorm;
 use kestrel_kernels::sampling::{Argmax, Sample, SampleConfig};
 use kestrel_kernels::{Gpu, GpuOptions, Recorder};
@@ -150,8 +152,9 @@ fn main() {
     let x = gpu
         .upload("x", bytemuck::cast_slice(&rng.vec(896, 1.0)))
         .unwrap();
+    // A uniform window, as the engine uploads norm weights (rmsnorm_shrink_f32 binds it so).
     let w = gpu
-        .upload("w", bytemuck::cast_slice(&rng.vec(896, 1.0)))
+        .upload_window("w", bytemuck::cast_slice(&rng.vec(896, 1.0)))
         .unwrap();
     let y = gpu.zeros("y", 896 * 4).unwrap();
     let ms = time(&gpu, 5, |rec| {
@@ -163,4 +166,63 @@ fn main() {
         "rmsnorm T=1 K=896: {:.3} ms per dispatch (48 in one submit)",
         ms / 48.0
     );
+    // LoRA shrinks of one decode row at rank 16 (0.5B: q|k|v, gate|up, o, and down from gate |
+    // up), 24 of each in one submit as in a decode step.
+    let xs = gpu
+        .upload(
+            "x",
+            bytemuck::cast_slice(&rng.vec((kestrel_kernels::UNIFORM_X_BYTES / 4) as usize, 1.0)),
+        )
+        .unwrap();
+    let h = gpu.zeros("h", 48 * 4 * 16).unwrap();
+    for (rows, k, glu) in [
+        (48u32, 896u32, false),
+        (32, 896, false),
+        (16, 896, false),
+        (16, 4864, true),
+    ] {
+        let a: Vec<u8> = rng
+            .vec((rows * k) as usize, 0.1)
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect();
+        let a = LoraA::upload(&gpu, k, &[&a]).unwrap();
+        for t in [1u32, 8] {
+            let ms = time(&gpu, 5, |rec| {
+                for _ in 0..24 {
+                    if glu {
+                        lora_shrink_swiglu(rec, &xs, &a, &h, t).unwrap();
+                    } else {
+                        lora_shrink(rec, &xs, &a, &h, t).unwrap();
+                    }
+                }
+            });
+            eprintln!(
+                "lora_shrink T={t} ΣR={rows} K={k}{}: {:.3} ms per dispatch (24 in one submit)",
+                if glu { " (swiglu)" } else { "" },
+                ms / 24.0
+            );
+            if !glu {
+                // The same shrink fused into the RMSNorm that produces its input.
+                let y = gpu.zeros("y", kestrel_kernels::UNIFORM_X_BYTES).unwrap();
+                let split = time(&gpu, 5, |rec| {
+                    for _ in 0..24 {
+                        norm.encode(rec, &xs, &w, &y, t, k, 1e-6).unwrap();
+                        lora_shrink(rec, &y, &a, &h, t).unwrap();
+                    }
+                });
+                let fused = time(&gpu, 5, |rec| {
+                    for _ in 0..24 {
+                        norm.encode_lora_shrink(rec, &xs, &w, &y, &a, &h, t, k, 1e-6)
+                            .unwrap();
+                    }
+                });
+                eprintln!(
+                    "  rmsnorm + lora_shrink {:.3} ms, rmsnorm_shrink_f32 {:.3} ms",
+                    split / 24.0,
+                    fused / 24.0
+                );
+            }
+        }
+    }
 }

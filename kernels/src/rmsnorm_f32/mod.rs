@@ -8,6 +8,24 @@
 //! - Dispatch: one 256-invocation workgroup per row, rows folded to 2-D above 65,535.
 //! - Limits: `T ≥ 1`, `K ≥ 1`, `T·K < 2³²`.
 //! - Tolerance vs `reference` (f64): nMSE ≤ 1e-10 in practice; tests assert ≤ 1e-9.
+//!
+//! `rmsnorm_shrink_f32` ([`RmsNorm::encode_lora_shrink`]) fuses the plain variant with the LoRA
+//! shrink of its output, for the groups that read a normalised row (q|k|v and gate|up): `y` as
+//! above and `h[t, r] = Σ_k y[t, k] · A[r, k]` for a group's [`LoraA`] (`[ΣR, K]` f16), as
+//! `lora_shrink` computes it — one dispatch instead of two.
+//! - x is read as [`Gpu::x_input`] chooses (`wgsl/x32.wgsl`); `w` through a uniform window, so
+//!   its buffer must hold [`UNIFORM_X_BYTES`] ([`Gpu::upload_window`]); `y`, `h` are storage.
+//! - Dispatch: one A row per lane (`WG` = 8 on CPU adapters, else 64), `workgroup_id.y` = quad of
+//!   `NCOL` = 1, 2 or 4 token rows. Every lane computes its token rows' sums of squares and
+//!   normalised values itself, reading x and w at the same addresses as the other lanes: no
+//!   workgroup memory and no barrier (on lavapipe a storage or workgroup load is a per-lane
+//!   loop, a uniform-index uniform load a single one), so a decode row's shrink still spreads over `ΣR / WG`
+//!   workgroups. Lane 0 of workgroup 0 stores `y`.
+//! - Order: sums of squares over vec4s, `(s.x + s.y) + (s.z + s.w)`; not the tree of
+//!   `rmsnorm_f32`, so `y` may differ from it in the last bits. A token's `y` and `h` do not
+//!   depend on `T` or `NCOL`.
+//! - Limits: `K` a multiple of 4 (vec4 reads) and ≤ 16,384 (the w window), `T ≤ 4 · 65,535`.
+//! - Tolerance vs `reference` (f64) and `lora_shrink_ref`: nMSE ≤ 1e-9 for both outputs.
 
 pub mod reference;
 #[cfg(test)]
@@ -15,9 +33,23 @@ mod tests;
 
 use std::sync::Arc;
 
+use crate::lora_shrink::LoraA;
 use crate::runtime::recorder::fold_workgroups;
 use crate::shape::{elems, ensure, need_bytes};
-use crate::{BufferBinding, Gpu, KernelError, Recorder};
+use crate::{BufferBinding, Gpu, KernelError, Recorder, UNIFORM_X_BYTES};
+
+const SHRINK_ID: &str = "rmsnorm_shrink_f32";
+const SHRINK_SRC: &str = include_str!("rmsnorm_shrink_f32.wgsl");
+
+/// Uniform parameters of `rmsnorm_shrink_f32`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ShrinkParams {
+    k: u32,
+    t: u32,
+    eps: f32,
+    rows: u32,
+}
 
 /// Uniform parameters (binding 0) of both entry points.
 #[repr(C)]
@@ -118,5 +150,75 @@ impl RmsNorm {
         need_bytes("y", &y, bytes)?;
         let wg = fold_workgroups(rec.gpu(), rows);
         rec.dispatch(&self.residual, &params, &[x, r, w, y], wg)
+    }
+
+    /// Records `y = rmsnorm(x) · w` and the LoRA shrink `h = y · Aᵀ` (`h`: `[rows, a.rows]` f32)
+    /// in one dispatch (see the module contract). `k` must equal `a.k` and be a multiple of 4;
+    /// `w` is bound as a uniform window, so it must hold [`UNIFORM_X_BYTES`]
+    /// ([`Gpu::upload_window`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode_lora_shrink<'a>(
+        &self,
+        rec: &mut Recorder<'_>,
+        x: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        y: impl Into<BufferBinding<'a>>,
+        a: &LoraA,
+        h: impl Into<BufferBinding<'a>>,
+        rows: u32,
+        k: u32,
+        eps: f32,
+    ) -> Result<(), KernelError> {
+        let (params, bytes) = Self::params(rows, k, eps)?;
+        ensure(a.k == k && k.is_multiple_of(4), || {
+            format!(
+                "rmsnorm_shrink: K ({k}) must equal A's K ({}) and be a multiple of 4",
+                a.k
+            )
+        })?;
+        let (y, h) = (y.into(), h.into());
+        need_bytes("x", &x.into(), bytes)?;
+        ensure(
+            w.size() >= UNIFORM_X_BYTES && w.usage().contains(wgpu::BufferUsages::UNIFORM),
+            || {
+                format!(
+                    "rmsnorm_shrink: w ({} B) must be a uniform-usable buffer of at least \
+                     {UNIFORM_X_BYTES} B (Gpu::upload_window)",
+                    w.size()
+                )
+            },
+        )?;
+        ensure(k <= (UNIFORM_X_BYTES / 4) as u32, || {
+            format!("rmsnorm_shrink: K ({k}) past the {UNIFORM_X_BYTES} B w window")
+        })?;
+        let w = BufferBinding::range(w, 0, UNIFORM_X_BYTES);
+        need_bytes("y", &y, bytes)?;
+        need_bytes("h", &h, u64::from(rows) * u64::from(a.rows) * 4)?;
+        let gpu = rec.gpu();
+        let wg = gpu.small_grid_workgroup();
+        let ncol = rows.min(4).next_power_of_two();
+        let xb = gpu.x_input(rec, x, bytes)?;
+        let pipe = gpu.pipeline_x(
+            SHRINK_ID,
+            SHRINK_SRC,
+            SHRINK_ID,
+            &[("NCOL", f64::from(ncol)), ("WG", f64::from(wg))],
+            xb.read(),
+        )?;
+        let params = ShrinkParams {
+            k,
+            t: rows,
+            eps: params.eps,
+            rows: a.rows,
+        };
+        rec.dispatch_x(
+            &pipe,
+            &params,
+            &xb,
+            &[w, y, h],
+            5,
+            &[&a.view],
+            [a.rows.div_ceil(wg), rows.div_ceil(ncol), 1],
+        )
     }
 }

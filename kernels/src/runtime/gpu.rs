@@ -483,6 +483,16 @@ impl Gpu {
         Ok(buf)
     }
 
+    /// [`Gpu::upload`] zero-padded to at least [`UNIFORM_X_BYTES`], so kernels can bind it as a
+    /// uniform window (a small vector every lane reads at the same index, such as an RMSNorm
+    /// weight in `rmsnorm_shrink_f32`: one load per 8 lanes on lavapipe instead of a per-lane
+    /// loop).
+    pub fn upload_window(&self, label: &str, bytes: &[u8]) -> Result<wgpu::Buffer, KernelError> {
+        let mut padded = bytes.to_vec();
+        padded.resize(bytes.len().max(UNIFORM_X_BYTES as usize), 0);
+        self.upload(label, &padded)
+    }
+
     /// A storage buffer holding the concatenation of `parts` (zero-padded to a multiple of 4);
     /// lets callers concatenate rows from several mmap slices with one copy.
     pub fn upload_parts(&self, label: &str, parts: &[&[u8]]) -> Result<wgpu::Buffer, KernelError> {
