@@ -34,23 +34,17 @@ fn inv_rms(xb: u32) -> f32 {
     return inverseSqrt(((ss.x + ss.y) + (ss.z + ss.w)) / f32(p.k) + p.eps);
 }
 
-// Normalised vec4 q of the token row at xb (0 past the row: the padding half of a texel).
-fn y_at(xb: u32, q: u32, inv: f32) -> vec4<f32> {
-    if (q >= p.k / 4u) {
-        return vec4<f32>(0.0);
-    }
-    return x_at(xb + q) * inv * w[q];
-}
-
-// The A texel's 8 values (lo, hi) dotted with the normalised vec4s 2j and 2j + 1 of a token row,
-// which lane 0 of workgroup 0 also stores (at vec4 yb of y) when `store`.
-fn texel_dot(lo: vec4<f32>, hi: vec4<f32>, xb: u32, j: u32, inv: f32, yb: u32, store: bool) -> f32 {
-    let y0 = y_at(xb, 2u * j, inv);
-    let y1 = y_at(xb, 2u * j + 1u, inv);
+// The A texel's 8 values (lo, hi) dotted with a token row's normalised vec4s q0 and q1 (x from
+// vec4 xb on, w0 / w1 the norm weight there; w1 = 0 for a texel's padding half), which lane 0 of
+// workgroup 0 also stores when `store` (q1 only if `hi`).
+fn texel_dot(lo: vec4<f32>, hi: vec4<f32>, xb: u32, q0: u32, q1: u32, w0: vec4<f32>, w1: vec4<f32>,
+             inv: f32, store: bool, has_hi: bool) -> f32 {
+    let y0 = x_at(xb + q0) * inv * w0;
+    let y1 = x_at(xb + q1) * inv * w1;
     if (store) {
-        y[yb + 2u * j] = y0;
-        if (2u * j + 1u < p.k / 4u) {
-            y[yb + 2u * j + 1u] = y1;
+        y[xb + q0] = y0;
+        if (has_hi) {
+            y[xb + q1] = y1;
         }
     }
     return dot(lo, y0) + dot(hi, y1);
@@ -83,13 +77,19 @@ fn rmsnorm_shrink_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
         let t = textureLoad(a, vec2<u32>(e & 4095u, e >> 12u), 0);
         let lo = vec4<f32>(unpack2x16float(t.x), unpack2x16float(t.y));
         let hi = vec4<f32>(unpack2x16float(t.z), unpack2x16float(t.w));
-        acc.x = acc.x + texel_dot(lo, hi, xb.x, j, inv.x, xb.x, first);
+        // Texel j holds vec4s 2j and 2j + 1 of the row; past K (K % 8 = 4) the second is padding.
+        let q0 = 2u * j;
+        let has_hi = q0 + 1u < kv;
+        let q1 = select(q0, q0 + 1u, has_hi);
+        let w0 = w[q0];
+        let w1 = select(vec4<f32>(0.0), w[q1], has_hi);
+        acc.x = acc.x + texel_dot(lo, hi, xb.x, q0, q1, w0, w1, inv.x, first, has_hi);
         if (NCOL > 1u) {
-            acc.y = acc.y + texel_dot(lo, hi, xb.y, j, inv.y, xb.y, first && n > 1u);
+            acc.y = acc.y + texel_dot(lo, hi, xb.y, q0, q1, w0, w1, inv.y, first && n > 1u, has_hi);
         }
         if (NCOL > 2u) {
-            acc.z = acc.z + texel_dot(lo, hi, xb.z, j, inv.z, xb.z, first && n > 2u);
-            acc.w = acc.w + texel_dot(lo, hi, xb.w, j, inv.w, xb.w, first && n > 3u);
+            acc.z = acc.z + texel_dot(lo, hi, xb.z, q0, q1, w0, w1, inv.z, first && n > 2u, has_hi);
+            acc.w = acc.w + texel_dot(lo, hi, xb.w, q0, q1, w0, w1, inv.w, first && n > 3u, has_hi);
         }
     }
     if (row >= p.rows) {
