@@ -2,23 +2,28 @@
 //! device's own roofline in the same process.
 //!
 //! ```text
-//! kestrel bench model.kst [--adapter a.kst] [--prompt-tokens 128,512] [--gen-tokens 64]
-//!                         [--paths 1,2,4,8] [--repeat R] [--json]
+//! kestrel bench model.kst [--adapter a.kst [--lora-rounds 40]] [--prompt-tokens 128,512]
+//!                         [--gen-tokens 64] [--paths 1,2,4,8] [--repeat R] [--json]
 //! ```
 //! The table goes to stdout (with `--json`: the JSON on stdout, the table on stderr), progress to
 //! stderr. The GPU adapter is chosen as everywhere else (`KESTREL_ADAPTER`, else the best one).
 //!
 //! Order of work, chosen so the figures do not disturb each other: load → warm-up → prefill runs
-//! per prompt length → decode runs (base, and adapter on) → multi-path decode steps → read
+//! per prompt length → decode runs (base, and adapter on) → paired LoRA rounds → reasoning TTFT
+//! → multi-path decode steps → read
 //! `rss_bytes` and `peak_gpu_bytes` (before any probe allocates) → GPU roofline probe → host
 //! read bandwidth (CPU adapters). Each part's method is in its module: `engine_runs`,
 //! `engine_paths`, `host_bw`, `model_bytes`, `sysmem`; the JSON schema is in `report`.
 //!
 //! With `--adapter`, the LoRA adapter is loaded and decode runs alternate between the base and
-//! the adapter on (`Mode::Reasoning`); `lora_step_ratio` = the median over repeats of
-//! step (on) / step (off) of the same repeat (adjacent runs over the cached prompt, their order
-//! alternating, so drift on a noisy machine cancels), beside `lora_bytes_ratio` = adapter bytes /
-//! base weight bytes. `path_step_ratio` is paired the same way (`engine_paths`).
+//! the adapter on (`Mode::Reasoning`). `lora_step_ratio` comes from its own `--lora-rounds`
+//! paired rounds of short runs (2 decode steps with the adapter off and 2 with it on, adjacent
+//! over the cached prompt, their order alternating, so drift on a noisy machine cancels): the
+//! median over rounds of step (on) / step (off). One round's ratio varies by ±15–20% on a noisy
+//! shared VM, so a median that can tell a few percent needs tens of rounds, more than the
+//! `--repeat` of the other figures. Beside it: `lora_bytes_ratio` = adapter bytes / base weight
+//! bytes, and the target `lora_step_ratio ≤ 1 + 1.1 × lora_bytes_ratio`. `path_step_ratio` is
+//! paired the same way (`engine_paths`).
 
 mod engine_paths;
 mod engine_runs;
@@ -47,6 +52,9 @@ const HOST_PROBE_BYTES: u64 = 1 << 30;
 const HOST_PROBE_MIN_BYTES: u64 = 64 << 20;
 /// Timed passes of the host probe.
 const HOST_PROBE_PASSES: usize = 5;
+/// Tokens per run of the paired LoRA rounds: the first comes from the cached prompt, so 2 timed
+/// decode steps.
+const LORA_PAIR_TOKENS: usize = 3;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -67,6 +75,11 @@ pub struct Args {
     /// Repetitions of every measurement (median and spread are reported).
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// With --adapter: paired rounds behind the LoRA on/off ratio, each 2 decode steps with the
+    /// adapter off and 2 with it on; the ratio is the median over rounds (one round's ratio can
+    /// swing by ±20% on a noisy machine, so use tens).
+    #[arg(long, default_value_t = 40)]
+    pub lora_rounds: usize,
     /// Print the report as JSON on stdout (the table then goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -82,6 +95,9 @@ impl Args {
         }
         if self.repeat == 0 {
             bail!("--repeat must be ≥ 1");
+        }
+        if self.lora_rounds == 0 {
+            bail!("--lora-rounds must be ≥ 1");
         }
         engine_paths::path_counts(&self.paths)
     }
@@ -108,16 +124,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = engine.config().clone();
     let gpu = engine.gpu().clone();
     let longest = args.prompt_tokens.iter().copied().max().unwrap_or(1);
-    if longest + args.gen_tokens > engine.max_context() {
+    let gen_most = args.gen_tokens.max(LORA_PAIR_TOKENS);
+    if longest + gen_most > engine.max_context() {
         bail!(
-            "prompt {longest} + {} generated tokens exceed the context window of {}",
-            args.gen_tokens,
+            "prompt {longest} + {gen_most} generated tokens exceed the context window of {}",
             engine.max_context()
         );
     }
     let is_cpu = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
     let units = 1
         + args.repeat * (args.prompt_tokens.len() + 1 + 2 * usize::from(lora.is_some()))
+        + 2 * args.lora_rounds * usize::from(lora.is_some())
         + (args.repeat + 1) * ns.len()
         + 1
         + usize::from(is_cpu);
@@ -160,6 +177,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .into_iter();
     let decode = decodes.next().context("no base decode result")?;
     let lora_decode = decodes.next();
+    let lora_pairs = if lora.is_some() {
+        bar.set_message(format!("LoRA on/off, {} paired rounds", args.lora_rounds));
+        let mut pairs = engine_runs::decode(
+            &mut session,
+            &gpu,
+            first_prompt,
+            LORA_PAIR_TOKENS,
+            args.lora_rounds,
+            &variants,
+            || bar.inc(1),
+        )?
+        .into_iter();
+        pairs.next().zip(pairs.next())
+    } else {
+        None
+    };
     let reasoning_ttft = match lora {
         Some(id) => {
             bar.set_message("reasoning TTFT (shared KV vs re-encode)");
@@ -212,12 +245,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let decode_tok_s = decode.tok_s.median;
     let achieved_gb_s = bytes_per_token as f64 * decode_tok_s / 1e9;
     let info = gpu.adapter_info();
-    let lora_ratios: Vec<f64> = lora_decode
+    let lora_ratios: Vec<f64> = lora_pairs
         .as_ref()
-        .map(|l| {
-            l.step_runs
+        .map(|(off, on)| {
+            on.step_runs
                 .iter()
-                .zip(&decode.step_runs)
+                .zip(&off.step_runs)
                 .map(|(on, off)| on / off)
                 .collect()
         })
@@ -257,20 +290,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         rss_bytes,
         path_step_ratio: paths.iter().map(|p| (p.n, p.ratio)).collect(),
         path_step_source: "engine",
-        // Median of per-repeat ratios: the base and adapter runs of a repeat are adjacent in
-        // time, so a noisy machine's slow drift cancels (a ratio of medians does not).
+        // Median of per-round ratios: the base and adapter runs of a round are adjacent in time,
+        // so a noisy machine's slow drift cancels (a ratio of medians does not).
         lora_step_ratio: stats::Summary::of(&lora_ratios).map(|s| s.median),
         lora_bytes_ratio: lora_info
             .as_ref()
             .map(|a| a.2 as f64 / engine.weight_bytes() as f64),
         lora: lora_info
             .zip(lora_decode.as_ref())
-            .map(|((name, rank, bytes), d)| LoraRow {
+            .zip(lora_pairs.as_ref())
+            .map(|(((name, rank, bytes), d), (off, on))| LoraRow {
                 name,
                 rank,
                 bytes,
                 decode: DecodeRow::from(d),
                 dispatches_per_token: d.dispatches_per_token,
+                rounds: args.lora_rounds,
+                steps_per_run: LORA_PAIR_TOKENS - 1,
+                off_step_ms: off.step_ms,
+                on_step_ms: on.step_ms,
                 step_ratios: lora_ratios.clone(),
             }),
         ttft_reasoning_shared_ms: reasoning_ttft.as_ref().map(|r| r.shared_ms.median),
@@ -303,6 +341,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             prompt_tokens: args.prompt_tokens.clone(),
             gen_tokens: args.gen_tokens,
             repeat: args.repeat,
+            lora_rounds: args.lora_rounds,
             paths: ns,
             adapter: args.adapter.as_ref().map(|a| a.display().to_string()),
         },

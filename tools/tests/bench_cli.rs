@@ -191,6 +191,8 @@ fn an_adapter_adds_the_lora_ratio() {
         "1",
         "--repeat",
         "2",
+        "--lora-rounds",
+        "3",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -199,8 +201,8 @@ fn an_adapter_adds_the_lora_ratio() {
     );
     let r: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr: {stderr}"));
-    // lora_step_ratio: the median of the per-repeat on/off ratios, which lie within what the
-    // two variants' own step ranges allow.
+    // lora_step_ratio: the median of the paired rounds' on/off ratios, which lie within what the
+    // rounds' own off and on step ranges allow.
     let step_ratio = positive(&r, "lora_step_ratio");
     let mut ratios: Vec<f64> = r["lora"]["step_ratios"]
         .as_array()
@@ -208,11 +210,16 @@ fn an_adapter_adds_the_lora_ratio() {
         .iter()
         .map(|v| v.as_f64().expect("a number"))
         .collect();
-    assert_eq!(ratios.len(), 2, "one ratio per repeat");
+    assert_eq!(ratios.len(), 3, "one ratio per paired round");
+    assert_eq!(r["lora"]["rounds"].as_u64(), Some(3));
+    assert_eq!(r["lora"]["steps_per_run"].as_u64(), Some(2));
+    assert_eq!(r["settings"]["lora_rounds"].as_u64(), Some(3));
     ratios.sort_by(f64::total_cmp);
-    assert!((step_ratio - (ratios[0] + ratios[1]) / 2.0).abs() <= 1e-9 * step_ratio);
-    let on = &r["lora"]["decode"]["step_ms"];
-    let off = &r["decode"]["step_ms"];
+    assert!((step_ratio - ratios[1]).abs() <= 1e-9 * step_ratio);
+    let on = &r["lora"]["on_step_ms"];
+    let off = &r["lora"]["off_step_ms"];
+    assert_eq!(on["n"].as_u64(), Some(3));
+    assert_eq!(off["n"].as_u64(), Some(3));
     for q in &ratios {
         assert!(
             *q >= positive(on, "min") / positive(off, "max") * (1.0 - 1e-9)
@@ -220,6 +227,17 @@ fn an_adapter_adds_the_lora_ratio() {
             "ratio {q} outside the runs' ranges"
         );
     }
+    // The LoRA target sits with the others, its bound from the adapter's bytes.
+    let target = r["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .find(|t| t["metric"] == "lora_step_ratio")
+        .expect("a lora_step_ratio target");
+    assert_eq!(target["value"].as_f64(), Some(step_ratio));
+    let bound = 1.0 + 1.1 * positive(&r, "lora_bytes_ratio");
+    assert!((positive(target, "bound") - bound).abs() <= 1e-12);
+    assert_eq!(target["met"].as_bool(), Some(step_ratio <= bound));
     let bytes_ratio = positive(&r, "lora_bytes_ratio");
     assert!(
         (bytes_ratio - positive(&r["lora"], "bytes") / positive(&r["model"], "weight_bytes")).abs()
@@ -272,6 +290,7 @@ fn bad_flags_are_errors_not_panics() {
     for args in [
         &["--gen-tokens", "1"][..],
         &["--repeat", "0"],
+        &["--lora-rounds", "0"],
         &["--prompt-tokens", "0"],
         &["--paths", "17"],
         &["--prompt-tokens", "100000"],

@@ -12,10 +12,13 @@
 //! (peak resident set of the process before the roofline probes; null without /proc),
 //! `path_step_ratio` (object keyed by N: lockstep decode step of N paths over one shared prompt /
 //! step of 1 path; `path_step_source` = `engine`: `Session::generate_paths`), and, only when `--adapter`
-//! was given, `lora_step_ratio` (median over repeats of decode step adapter on / off), `lora_bytes_ratio`
+//! was given, `lora_step_ratio` (median over `--lora-rounds` paired rounds of decode step adapter
+//! on / off, 2 steps per run), `lora_bytes_ratio`
 //! (adapter / base weight bytes), `ttft_reasoning_shared_ms` / `ttft_reasoning_reencode_ms` (time
 //! to the first reasoning token after a chat request on the same prompt, with KV sharing / with
-//! the prompt re-encoded by the adapter) and the `lora` (with `step_ratios`, one per repeat) and
+//! the prompt re-encoded by the adapter) and the `lora` (its `decode` row from the `--repeat`
+//! runs; `rounds`, `steps_per_run`, `off_step_ms` / `on_step_ms` and `step_ratios`, one per
+//! round, from the paired rounds) and
 //! `reasoning_ttft` detail objects. Detail objects: `model`, `device`,
 //! `settings`, `prefill` (one row per length), `decode`, `paths`, `probe_variants`, `targets`
 //! (the issue's performance targets with `met` flags).
@@ -58,6 +61,7 @@ pub struct Settings {
     pub prompt_tokens: Vec<usize>,
     pub gen_tokens: usize,
     pub repeat: usize,
+    pub lora_rounds: usize,
     pub paths: Vec<usize>,
     pub adapter: Option<String>,
 }
@@ -85,7 +89,13 @@ pub struct LoraRow {
     pub bytes: u64,
     pub decode: DecodeRow,
     pub dispatches_per_token: f64,
-    /// Step (on) / step (off) per repeat, in run order; `lora_step_ratio` is their median.
+    /// Paired rounds behind `step_ratios`, and timed decode steps per run in them.
+    pub rounds: usize,
+    pub steps_per_run: usize,
+    /// Decode step of the paired rounds' runs with the adapter off / on.
+    pub off_step_ms: Summary,
+    pub on_step_ms: Summary,
+    /// Step (on) / step (off) per paired round, in run order; `lora_step_ratio` is their median.
     pub step_ratios: Vec<f64>,
 }
 
@@ -212,6 +222,12 @@ impl PathRow {
             gb_s: bytes_per_step as f64 / (p.step_ms.median * 1e-3) / 1e9,
         }
     }
+}
+
+/// `x` to 3 decimals without trailing zeros (10, 0.25, 1.056).
+fn short(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn mb(bytes: u64) -> String {
@@ -366,7 +382,11 @@ impl Report {
                     &mut s,
                     "LoRA on / off step",
                     format!(
-                        "×{r:.3}   (adapter / base bytes {b:.4}, {:.1} dispatches / token)",
+                        "×{r:.3}   (median of {} paired rounds of {} steps; adapter / base bytes \
+                         {b:.4}, limit ×{:.3}; {:.1} dispatches / token)",
+                        l.rounds,
+                        l.steps_per_run,
+                        1.0 + 1.1 * b,
                         l.dispatches_per_token
                     ),
                 );
@@ -391,16 +411,28 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\ntargets (issue #6; stated for the Qwen2.5-0.5B shape on lavapipe)"
+            "\ntargets (issues #6 and #5; stated for the Qwen2.5-0.5B shape on lavapipe)"
         );
         for t in &self.targets {
             let mark = if t.met { "met" } else { "NOT met" };
             row(
                 &mut s,
                 &format!("  {}", t.metric),
-                format!("{:.3} {} {}   {mark}", t.value, t.relation, t.bound),
+                format!("{:.3} {} {}   {mark}", t.value, t.relation, short(t.bound)),
             );
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short;
+
+    #[test]
+    fn bounds_print_without_trailing_zeros() {
+        assert_eq!(short(10.0), "10");
+        assert_eq!(short(0.25), "0.25");
+        assert_eq!(short(1.0559552178276146), "1.056");
     }
 }

@@ -1,7 +1,9 @@
-//! The performance targets of the bench issue (#6), checked against a report.
+//! The performance targets of the bench issue (#6) and the LoRA issue (#5), checked against a
+//! report.
 //!
 //! They are stated for the Qwen2.5-0.5B shape on lavapipe with 2 cores; on other models or
-//! devices they are printed for orientation only. A target whose figure was not measured (e.g.
+//! devices they are printed for orientation only (the LoRA bound scales with the adapter's bytes,
+//! so it applies to any model). A target whose figure was not measured (e.g.
 //! the 8-path ratio without `--paths 8`) is left out.
 
 use serde::Serialize;
@@ -52,6 +54,9 @@ pub fn check(r: &Report) -> Vec<Target> {
         10.0,
     ));
     out.push(at_least("decode_tok_s", r.decode_tok_s, 5.0));
+    if let (Some(ratio), Some(bytes)) = (r.lora_step_ratio, r.lora_bytes_ratio) {
+        out.push(at_most("lora_step_ratio", ratio, 1.0 + 1.1 * bytes));
+    }
     out
 }
 
