@@ -229,7 +229,6 @@ fn shrink<'a>(
 /// Record `xn = rmsnorm(x) · w` for a block's q|k|v or gate|up input and, when the group has a
 /// LoRA delta, its shrink in the same dispatch (`rmsnorm_shrink_f32`); return the epilogue that
 /// adds the expand to the base matmul.
-#[allow(clippy::too_many_arguments)]
 fn norm_shrink<'a>(
     rec: &mut Recorder<'_>,
     prof: &mut Profiler,

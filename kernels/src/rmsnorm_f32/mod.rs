@@ -19,8 +19,8 @@
 //!   `NCOL` = 1, 2 or 4 token rows. Every lane computes its token rows' sums of squares and
 //!   normalised values itself, reading x and w at the same addresses as the other lanes: no
 //!   workgroup memory and no barrier (on lavapipe a storage or workgroup load is a per-lane
-//!   loop, a uniform-index uniform load a single one), so a decode row's shrink still spreads over `ΣR / WG`
-//!   workgroups. Lane 0 of workgroup 0 stores `y`.
+//!   loop, a uniform-index uniform load a single one), so a decode row's shrink still spreads
+//!   over `ΣR / WG` workgroups. Lane 0 of workgroup 0 stores `y`.
 //! - Order: sums of squares over vec4s, `(s.x + s.y) + (s.z + s.w)`; not the tree of
 //!   `rmsnorm_f32`, so `y` may differ from it in the last bits. A token's `y` and `h` do not
 //!   depend on `T` or `NCOL`.
