@@ -168,9 +168,10 @@ impl State {
             attn: gpu.zeros("attn", fx(t_max * c.num_attention_heads * d))?,
             gu: gpu.zeros("gu", fx(t_max * 2 * c.intermediate_size))?,
             act: gpu.zeros("act", fx(t_max * c.intermediate_size))?,
+            // At least the uniform window too: W4/W8 matmuls read h through it (H_UNIFORM).
             h: gpu.zeros(
                 "lora_h",
-                f(t_max * 3 * kestrel_kernels::lora_shrink::MAX_RANK as usize),
+                fx(t_max * 3 * kestrel_kernels::lora_shrink::MAX_RANK as usize),
             )?,
             last: gpu.zeros("last", f(LOGIT_ROWS * c.hidden_size))?,
             last_n: gpu.zeros("last_n", fx(LOGIT_ROWS * c.hidden_size))?,

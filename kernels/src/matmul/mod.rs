@@ -5,7 +5,8 @@
 //! - `x` is `[T, K]` f32 row-major, `y` is `[T, M]` f32 row-major; accumulation is f32.
 //! - Epilogue per element: `v = acc (+ bias[m]) (+ scale · Σ_r h[t, h_offset + r] · B[m, r])`,
 //!   then `y = v` or, with `accumulate`, `y += v`. `B` is `[M, R]` f16 ([`LoraB`], a texture), `h` is `[T, h_stride]` f32
-//!   (the `lora_shrink` output). LoRA on/off and scale are per dispatch; scale 0 leaves the
+//!   (the shrink output; W4/W8 kernels read it through the uniform window when
+//!   [`Gpu::uniform_window`](crate::Gpu::uniform_window) allows, else as storage). LoRA on/off and scale are per dispatch; scale 0 leaves the
 //!   base result bit for bit.
 //! - Kernel choice: W4 and W8 use `matmul_quant_f32` for every T (8-row × 4-column register
 //!   tiles over texture weights; see its module). F16/F32 (heads, unquantized checkpoints) use
@@ -230,6 +231,17 @@ fn record(
     };
     let gpu = rec.gpu();
     let dummy = gpu.dummy();
+    // The W4/W8 kernel reads h through the uniform window where it can (`#if H_UNIFORM`).
+    let quantized = matches!(w.layout, Layout::W4 { .. } | Layout::W8 { .. });
+    let h_uniform = quantized
+        && ep
+            .lora
+            .is_some_and(|l| gpu.uniform_window(l.h, tt * u64::from(l.h_stride) * 4));
+    let h_binding = match ep.lora {
+        Some(l) if h_uniform => BufferBinding::range(l.h, 0, crate::UNIFORM_X_BYTES),
+        Some(l) => l.h.into(),
+        None => dummy.into(),
+    };
     for block in &w.blocks {
         let params = MatmulParams {
             m: block.rows,
@@ -251,15 +263,21 @@ fn record(
             BufferBinding::from(x),
             y.into(),
             ep.bias.unwrap_or(dummy).into(),
-            ep.lora.map_or(dummy, |l| l.h).into(),
+            h_binding,
         ];
         let lora_b = ep.lora.map_or(gpu.dummy_texture(), |l| &l.b.view);
         match w.layout {
-            Layout::W4 { .. } => {
-                crate::matmul_quant_f32::encode(rec, block, &params, &common, lora_b, 4, swiglu)?
-            }
-            Layout::W8 { .. } => {
-                crate::matmul_quant_f32::encode(rec, block, &params, &common, lora_b, 8, swiglu)?
+            Layout::W4 { .. } | Layout::W8 { .. } => {
+                let variant = crate::matmul_quant_f32::Variant {
+                    bits: if matches!(w.layout, Layout::W4 { .. }) {
+                        4
+                    } else {
+                        8
+                    },
+                    swiglu,
+                    h_uniform,
+                };
+                crate::matmul_quant_f32::encode(rec, block, &params, &common, lora_b, variant)?
             }
             Layout::F16 => crate::matvec_f16_f32::encode(rec, block, &params, &common, lora_b)?,
             Layout::F32 => crate::matvec_f32_f32::encode(rec, block, &params, &common, lora_b)?,

@@ -151,7 +151,9 @@ pub fn run_gpu(
         .transpose()?;
     let lora = match &ep.lora {
         Some((h, off, stride, b, r, s)) => Some((
-            g.upload("h", &f32_bytes(h))?,
+            // Padded to the uniform window: gpu() reads h through it (#if H_UNIFORM),
+            // gpu_packed() from storage.
+            g.upload("h", &x_bytes(h))?,
             *off,
             *stride,
             crate::matmul::LoraB::upload(g, w.m, *r, &f16_bytes(b))?,

@@ -37,6 +37,16 @@ pub const ID: &str = "matmul_quant_f32";
 /// WGSL source (preprocessed by the runtime).
 pub const SRC: &str = include_str!("matmul_quant_f32.wgsl");
 
+/// Which pipeline variant a dispatch needs besides its tile width and x input.
+pub(crate) struct Variant {
+    /// 4 (W4) or 8 (W8).
+    pub bits: u32,
+    /// x is `[T, 2K]` gate | up and the input is `silu(gate) · up`.
+    pub swiglu: bool,
+    /// LoRA h is bound as the uniform window (`#if H_UNIFORM`).
+    pub h_uniform: bool,
+}
+
 /// Records one row block (bindings: `wgsl/matmul_common.wgsl`, textures 6..=9).
 pub(crate) fn encode(
     rec: &mut Recorder<'_>,
@@ -44,8 +54,11 @@ pub(crate) fn encode(
     params: &MatmulParams,
     common: &[BufferBinding<'_>; 4],
     lora_b: &wgpu::TextureView,
-    bits: u32,
-    swiglu: bool,
+    Variant {
+        bits,
+        swiglu,
+        h_uniform,
+    }: Variant,
 ) -> Result<(), KernelError> {
     let BlockData::Quantized { q, scales, mins } = &block.data else {
         return Err(KernelError::Shape(
@@ -60,7 +73,7 @@ pub(crate) fn encode(
     // x rows read by this dispatch: T × K (GLU: T × 2K) f32 — the uniform window if it fits.
     let x_bytes = u64::from(params.t) * u64::from(params.k) * 4 * if swiglu { 2 } else { 1 };
     let x = gpu.x_input(rec, common[0].buffer, x_bytes)?;
-    let pipe = gpu.pipeline_x(
+    let pipe = gpu.pipeline_xh(
         ID,
         SRC,
         ID,
@@ -71,6 +84,7 @@ pub(crate) fn encode(
             ("GLU", f64::from(u8::from(swiglu))),
         ],
         x.read(),
+        h_uniform,
     )?;
     rec.dispatch_x(
         &pipe,

@@ -286,6 +286,16 @@ impl Gpu {
     pub fn has_subgroups(&self) -> bool {
         self.subgroups
     }
+    /// Whether a kernel may bind the first `needed` bytes of `buf` as the uniform window
+    /// ([`UNIFORM_X_BYTES`]): on CPU adapters (unless disabled), when `needed` fits the window
+    /// and `buf` has UNIFORM usage and is at least that long.
+    pub fn uniform_window(&self, buf: &wgpu::Buffer, needed: u64) -> bool {
+        self.uniform_x
+            && needed <= UNIFORM_X_BYTES
+            && buf.size() >= UNIFORM_X_BYTES
+            && buf.usage().contains(wgpu::BufferUsages::UNIFORM)
+    }
+
     /// How a kernel reads its input `x` (`wgsl/x32.wgsl`, binding 1), of which a dispatch reads
     /// the first `needed` bytes; compile the kernel with the returned [`XInput::read`] and bind
     /// it with [`Recorder::dispatch_x`](crate::Recorder::dispatch_x). On CPU adapters (unless
@@ -305,11 +315,7 @@ impl Gpu {
         x: &'a wgpu::Buffer,
         needed: u64,
     ) -> Result<XInput<'a>, KernelError> {
-        if self.uniform_x
-            && needed <= UNIFORM_X_BYTES
-            && x.size() >= UNIFORM_X_BYTES
-            && x.usage().contains(wgpu::BufferUsages::UNIFORM)
-        {
+        if self.uniform_window(x, needed) {
             return Ok(XInput::Uniform(crate::BufferBinding::range(
                 x,
                 0,

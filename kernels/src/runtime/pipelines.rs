@@ -1,5 +1,5 @@
 //! Compute-pipeline cache keyed by (kernel, entry point, override constants, f16 mode, subgroups,
-//! how x is read).
+//! how x and LoRA h are read).
 //!
 //! Contract: `Gpu::pipeline` preprocesses the source (see `preprocess`), compiles it inside error
 //! scopes (a WGSL error is `KernelError::Validation` naming the kernel) and returns the same
@@ -23,6 +23,7 @@ struct Key {
     f16: bool,
     subgroups: bool,
     x: XRead,
+    h_uniform: bool,
 }
 
 /// The cache owned by a `Gpu`.
@@ -54,6 +55,20 @@ impl Gpu {
         consts: &[(&str, f64)],
         x: XRead,
     ) -> Result<Arc<wgpu::ComputePipeline>, KernelError> {
+        self.pipeline_xh(kernel, src, entry, consts, x, false)
+    }
+
+    /// [`Gpu::pipeline_x`] for a matmul that also says how it reads LoRA h (`#if H_UNIFORM`:
+    /// through the uniform window; [`Gpu::uniform_window`]).
+    pub fn pipeline_xh(
+        &self,
+        kernel: &'static str,
+        src: &'static str,
+        entry: &str,
+        consts: &[(&str, f64)],
+        x: XRead,
+        h_uniform: bool,
+    ) -> Result<Arc<wgpu::ComputePipeline>, KernelError> {
         let key = Key {
             kernel,
             entry: entry.to_string(),
@@ -64,6 +79,7 @@ impl Gpu {
             f16: self.has_f16(),
             subgroups: self.has_subgroups(),
             x,
+            h_uniform,
         };
         let lock_err = || KernelError::Internal("pipeline cache lock poisoned".into());
         if let Some(p) = self.pipelines.map.lock().map_err(|_| lock_err())?.get(&key) {
@@ -73,6 +89,7 @@ impl Gpu {
             f16: self.has_f16(),
             subgroups: self.has_subgroups(),
             x,
+            h_uniform,
         };
         let code = preprocess(kernel, src, flags)?;
         let device = self.device();

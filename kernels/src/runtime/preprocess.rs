@@ -5,8 +5,9 @@
 //! - `#include "name.wgsl"` — splices a helper from `kernels/src/wgsl/` (each at most once per
 //!   kernel; includes may nest).
 //! - `#if F16` / `#if !F16` / `#if SUBGROUPS` / `#if !SUBGROUPS` / `#if X_UNIFORM` /
-//!   `#if !X_UNIFORM` / `#if X_TEXTURE` / `#if !X_TEXTURE` / `#else` / `#endif` — conditional
-//!   blocks on the f16 mode, on subgroup support and on how x is read ([`XRead`]; nestable).
+//!   `#if !X_UNIFORM` / `#if X_TEXTURE` / `#if !X_TEXTURE` / `#if H_UNIFORM` / `#if !H_UNIFORM`
+//!   / `#else` / `#endif` — conditional blocks on the f16 mode, on subgroup support, on how x is
+//!   read ([`XRead`]) and on how a matmul reads LoRA h (nestable).
 //! - `#storage_f16 <binding> <name> <read|read_write>` — declares an f16 array at
 //!   `@group(0) @binding(<binding>)` and its accessors, so kernels never see the storage type:
 //!   `<name>_at(i) -> f32` (element i), `<name>_pair(j) -> vec2<f32>` (elements 2j, 2j+1),
@@ -42,6 +43,9 @@ pub struct ShaderFlags {
     pub subgroups: bool,
     /// How the kernel reads its input x at binding 1 (`wgsl/x32.wgsl`, `Gpu::x_input`).
     pub x: XRead,
+    /// The matmul epilogue reads LoRA h (binding 4, `wgsl/matmul_common.wgsl`) through the
+    /// uniform window (`#if H_UNIFORM`) instead of storage.
+    pub h_uniform: bool,
 }
 
 /// How a kernel reads its input x (binding 1, `wgsl/x32.wgsl`); chosen per dispatch by
@@ -113,6 +117,8 @@ fn expand(
                     ["!X_UNIFORM"] => flags.x != XRead::Uniform,
                     ["X_TEXTURE"] => flags.x == XRead::Texture,
                     ["!X_TEXTURE"] => flags.x != XRead::Texture,
+                    ["H_UNIFORM"] => flags.h_uniform,
+                    ["!H_UNIFORM"] => !flags.h_uniform,
                     _ => {
                         return Err(err(
                             kernel,
@@ -223,6 +229,7 @@ mod tests {
             } else {
                 XRead::Storage
             },
+            h_uniform: false,
         }
     }
 
@@ -247,10 +254,18 @@ mod tests {
             f16: false,
             subgroups: false,
             x,
+            h_uniform: false,
         };
         assert_eq!(preprocess("t", src, x(XRead::Uniform)).unwrap(), "u\n");
         assert_eq!(preprocess("t", src, x(XRead::Texture)).unwrap(), "t\n");
         assert_eq!(preprocess("t", src, x(XRead::Storage)).unwrap(), "s\n");
+        let src = "#if H_UNIFORM\nu\n#endif\n#if !H_UNIFORM\ns\n#endif\n";
+        let h = |h_uniform| ShaderFlags {
+            h_uniform,
+            ..flags(false, false, false)
+        };
+        assert_eq!(preprocess("t", src, h(true)).unwrap(), "u\n");
+        assert_eq!(preprocess("t", src, h(false)).unwrap(), "s\n");
     }
 
     #[test]

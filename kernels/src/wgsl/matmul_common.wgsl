@@ -22,7 +22,22 @@ struct MatmulParams {
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;  // [T, y_stride] f32
 @group(0) @binding(3) var<storage, read> bias: array<f32>;     // [M] f32 (dummy when unused)
-@group(0) @binding(4) var<storage, read> lora_h: array<f32>;   // [T, h_stride] f32 (dummy when unused)
+// LoRA h [T, h_stride] f32 (dummy when unused). With H_UNIFORM (CPU adapters, h ≤ 64 KiB) through
+// the uniform window: lavapipe loads a storage word in a per-lane loop, a uniform one directly.
+#if H_UNIFORM
+@group(0) @binding(4) var<uniform> lora_h: array<vec4<f32>, 4096>;
+
+fn lora_hword(j: u32) -> f32 {
+    let i = min(j, 16383u);
+    return lora_h[i >> 2u][i & 3u];
+}
+#else
+@group(0) @binding(4) var<storage, read> lora_h: array<f32>;
+
+fn lora_hword(j: u32) -> f32 {
+    return lora_h[j];
+}
+#endif
 #include "qtex.wgsl"
 // LoRA B [M, R] f16, ceil(R/8) texels per row (matmul::LoraB; 1×1 dummy when unused).
 @group(0) @binding(9) var lora_bt: texture_2d<u32>;
@@ -43,7 +58,7 @@ fn lora_hbase(c: u32, row: u32) -> u32 {
 
 // h[hb + i], 0 past the rank.
 fn lora_hv(hb: u32, i: u32) -> f32 {
-    return select(0.0, lora_h[hb + i], i < p.lora_rank);
+    return select(0.0, lora_hword(hb + i), i < p.lora_rank);
 }
 
 // The 8 h values of rank texel t.
