@@ -36,7 +36,7 @@ fn inv_rms(xb: u32) -> f32 {
 
 // The A texel's 8 values (lo, hi) dotted with a token row's normalised vec4s q0 and q1 (x from
 // vec4 xb on, w0 / w1 the norm weight there; w1 = 0 for a texel's padding half), which lane 0 of
-// workgroup 0 also stores when `store` (q1 only if `hi`).
+// workgroup 0 also stores when `store` (q1 only if `has_hi`).
 fn texel_dot(lo: vec4<f32>, hi: vec4<f32>, xb: u32, q0: u32, q1: u32, w0: vec4<f32>, w1: vec4<f32>,
              inv: f32, store: bool, has_hi: bool) -> f32 {
     let y0 = x_at(xb + q0) * inv * w0;

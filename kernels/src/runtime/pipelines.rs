@@ -20,10 +20,8 @@ struct Key {
     kernel: &'static str,
     entry: String,
     consts: Vec<(String, u64)>,
-    f16: bool,
-    subgroups: bool,
-    x: XRead,
-    h_uniform: bool,
+    /// What the source is preprocessed for (the f16 mode, subgroups, how x and h are read).
+    flags: ShaderFlags,
 }
 
 /// The cache owned by a `Gpu`.
@@ -69,6 +67,12 @@ impl Gpu {
         x: XRead,
         h_uniform: bool,
     ) -> Result<Arc<wgpu::ComputePipeline>, KernelError> {
+        let flags = ShaderFlags {
+            f16: self.has_f16(),
+            subgroups: self.has_subgroups(),
+            x,
+            h_uniform,
+        };
         let key = Key {
             kernel,
             entry: entry.to_string(),
@@ -76,21 +80,12 @@ impl Gpu {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_bits()))
                 .collect(),
-            f16: self.has_f16(),
-            subgroups: self.has_subgroups(),
-            x,
-            h_uniform,
+            flags,
         };
         let lock_err = || KernelError::Internal("pipeline cache lock poisoned".into());
         if let Some(p) = self.pipelines.map.lock().map_err(|_| lock_err())?.get(&key) {
             return Ok(Arc::clone(p));
         }
-        let flags = ShaderFlags {
-            f16: self.has_f16(),
-            subgroups: self.has_subgroups(),
-            x,
-            h_uniform,
-        };
         let code = preprocess(kernel, src, flags)?;
         let device = self.device();
         let pipeline = self
