@@ -12,7 +12,7 @@ use crate::error::{EngineError, Result};
 use crate::forward::Kernels;
 use crate::head::{HeadInfo, HeadKind, Heads};
 use crate::session::Session;
-use crate::tokenizer::{ChatTemplate, Message, Tokenizer};
+use crate::tokenizer::{ChatTemplate, ContentSpecials, Message, Tokenizer};
 use crate::weights::ModelWeights;
 
 /// How to load a model.
@@ -54,11 +54,27 @@ pub struct Engine {
     pub(crate) heads: Option<Heads>,
 }
 
+/// Opens `path` as a `.kst` model file.
+fn open_model(path: &Path) -> Result<KstFile> {
+    let file = KstFile::open(path)?;
+    if file.kind() != Kind::Model {
+        return Err(EngineError::Unsupported(format!(
+            "{} is not a model file (kind {:?})",
+            path.display(),
+            file.kind()
+        )));
+    }
+    Ok(file)
+}
+
 impl Engine {
     /// Load a `.kst` model: validate the file, create the GPU device, upload weights from the mmap.
+    /// The file is opened and its header validated before the GPU is touched, so a wrong path
+    /// fails at once.
     pub fn load(path: impl AsRef<Path>, options: EngineOptions) -> Result<Engine> {
+        let file = open_model(path.as_ref())?;
         let gpu = Arc::new(Gpu::new(&options.gpu)?);
-        Self::load_on(gpu, path, options)
+        Self::load_file(gpu, file, options)
     }
 
     /// Load onto an existing GPU device (several models or tests sharing one device).
@@ -67,32 +83,17 @@ impl Engine {
         path: impl AsRef<Path>,
         options: EngineOptions,
     ) -> Result<Engine> {
-        let file = KstFile::open(path.as_ref())?;
-        if file.kind() != Kind::Model {
-            return Err(EngineError::Unsupported(format!(
-                "{} is not a model file (kind {:?})",
-                path.as_ref().display(),
-                file.kind()
-            )));
-        }
+        Self::load_file(gpu, open_model(path.as_ref())?, options)
+    }
+
+    fn load_file(gpu: Arc<Gpu>, file: KstFile, options: EngineOptions) -> Result<Engine> {
         let config = file.config()?.clone();
         config.validate()?;
         let json = file.tokenizer_json().ok_or_else(|| {
             EngineError::Tokenizer("the model file has no embedded tokenizer".into())
         })?;
         let tokenizer = Tokenizer::from_json(json)?;
-        let name = |id: Option<u32>| {
-            id.and_then(|i| tokenizer.id_to_token(i))
-                .unwrap_or_default()
-        };
-        let template = match file.chat_template() {
-            Some(src) => Some(ChatTemplate::new(
-                src,
-                &name(config.bos_token_id),
-                &name(config.eos_token_ids.first().copied()),
-            )?),
-            None => None,
-        };
+        let template = ChatTemplate::from_kst(&file, &config, &tokenizer)?;
         let weights = ModelWeights::load(&gpu, &file, &config)?;
         let kernels = Kernels::new(&gpu)?;
         if options.prefill_chunk == 0 {
@@ -160,10 +161,24 @@ impl Engine {
         t.render(messages, true)
     }
 
-    /// Render and tokenize a conversation (the template supplies the special tokens).
+    /// Render and tokenize a conversation. The template supplies the special tokens; text
+    /// inside a message is always text (a user typing `<|im_end|>` cannot end their turn).
     pub fn encode_chat(&self, messages: &[Message]) -> Result<Vec<u32>> {
-        let text = self.render_chat(messages)?;
-        self.tokenizer.encode(&text, false)
+        self.encode_chat_with(messages, ContentSpecials::AsText)
+    }
+
+    /// [`Engine::encode_chat`] with a choice of how special-token text inside messages is read;
+    /// [`ContentSpecials::Parse`] is raw parsing, for callers that trust every message.
+    pub fn encode_chat_with(
+        &self,
+        messages: &[Message],
+        specials: ContentSpecials,
+    ) -> Result<Vec<u32>> {
+        let t = self
+            .template
+            .as_ref()
+            .ok_or_else(|| EngineError::Template("the model file has no chat template".into()))?;
+        crate::tokenizer::encode_chat(&self.tokenizer, t, messages, specials)
     }
 
     /// Tokenize plain text (with the tokenizer's own special-token post-processing).

@@ -251,10 +251,12 @@ impl<'e> Session<'e> {
         self.check_tokens(prompt)?;
         params.sampling.validate()?;
         let limit = self.engine.max_context;
-        if prompt.len() + params.max_tokens > limit {
+        // Checked: `max_tokens` comes from the user (`usize::MAX` must not wrap past the check).
+        let needed = prompt.len().checked_add(params.max_tokens);
+        if needed.is_none_or(|n| n > limit) {
             return Err(EngineError::ContextOverflow {
                 what: "prompt + max tokens",
-                needed: prompt.len() + params.max_tokens,
+                needed: needed.unwrap_or(usize::MAX),
                 limit,
             });
         }

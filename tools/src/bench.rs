@@ -34,6 +34,7 @@ mod stats;
 mod sysmem;
 mod targets;
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -365,9 +366,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     report.targets = targets::check(&report);
     if args.json {
         eprint!("{}", report.table());
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", report.table());
+        write!(std::io::stdout(), "{}", report.table())?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::io::{BufRead, Write};
 use kestrel::{GenerateParams, Message};
 
 use crate::common::{report_switch, ModelArgs, ReasoningArgs, SamplingArgs};
+use crate::tokenize::content_specials;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,6 +18,10 @@ pub struct Args {
     /// Optional system message.
     #[arg(long)]
     pub system: Option<String>,
+    /// Read special-token text in messages (e.g. `<|im_end|>`) as the special token itself (raw
+    /// template parsing; trusted input only). By default it stays text.
+    #[arg(long)]
+    pub parse_special: bool,
     /// Maximum tokens per answer.
     #[arg(long, default_value_t = 512)]
     pub max_tokens: usize,
@@ -27,6 +32,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.sampling.checked()?;
+    args.model.check_path()?;
     args.reasoning.check(&args.model)?;
     let mut engine = args.model.load()?;
     args.reasoning.load_switcher(&mut engine)?;
@@ -58,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             break;
         }
         history.push(Message::new("user", &line));
-        let prompt = engine.encode_chat(&history)?;
+        let prompt = engine.encode_chat_with(&history, content_specials(args.parse_special))?;
         let mut out = std::io::stdout().lock();
         let mut answer = String::new();
         let result = session.generate(&prompt, &params, |t| {

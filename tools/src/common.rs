@@ -23,7 +23,14 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// Refuses, with the command that fixes it, a model path that is not a `.kst` file: a
+    /// directory (an HF checkpoint), a GGUF file, a missing file.
+    pub fn check_path(&self) -> anyhow::Result<()> {
+        check_kst_path(&self.model, "model")
+    }
+
     pub fn load(&self) -> anyhow::Result<Engine> {
+        self.check_path()?;
         let mut opts = EngineOptions::default();
         if let Some(a) = &self.adapter_name {
             opts.gpu.adapter = Some(a.clone());
@@ -41,17 +48,42 @@ impl ModelArgs {
     }
 }
 
+/// The checks of [`ModelArgs::check_path`] for any `.kst` input (`what`: model, adapter, ...).
+pub fn check_kst_path(path: &std::path::Path, what: &str) -> anyhow::Result<()> {
+    let shown = path.display();
+    let convert = |out: &str| format!("convert it first: kestrel convert {shown} -o {out}");
+    let meta = std::fs::metadata(path).with_context(|| format!("{what} {shown}"))?;
+    if meta.is_dir() {
+        anyhow::bail!(
+            "{what} {shown} is a directory, not a .kst file; if it is a Hugging Face checkpoint, {}",
+            convert("model.kst")
+        );
+    }
+    let mut magic = [0u8; 4];
+    let is_gguf = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"GGUF";
+    if is_gguf {
+        anyhow::bail!(
+            "{what} {shown} is a GGUF file, not a .kst file; {}",
+            convert(&path.with_extension("kst").display().to_string())
+        );
+    }
+    Ok(())
+}
+
 /// Sampling options.
 #[derive(clap::Args, Debug, Clone)]
 pub struct SamplingArgs {
     /// Temperature; 0 = greedy (the default).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub temperature: f32,
     /// Keep only the K most likely tokens (0 = off).
     #[arg(long, default_value_t = 0)]
     pub top_k: u32,
     /// Nucleus sampling: keep the most likely tokens up to this total probability (1 = off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub top_p: f32,
     /// RNG seed: the same seed gives the same tokens.
     #[arg(long, default_value_t = 0)]
@@ -59,6 +91,13 @@ pub struct SamplingArgs {
 }
 
 impl SamplingArgs {
+    /// The values, validated (before the model loads, so a bad value fails at once).
+    pub fn checked(&self) -> anyhow::Result<Sampling> {
+        let s = self.sampling();
+        s.validate()?;
+        Ok(s)
+    }
+
     pub fn sampling(&self) -> Sampling {
         Sampling {
             temperature: self.temperature,

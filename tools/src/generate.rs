@@ -5,6 +5,7 @@ use std::io::Write;
 use kestrel::{aggregate, final_answer, Aggregation, GenerateParams, HeadKind, Message};
 
 use crate::common::{load_head, report_switch, ModelArgs, ReasoningArgs, SamplingArgs};
+use crate::tokenize::content_specials;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,6 +20,10 @@ pub struct Args {
     /// Optional system message (with --chat).
     #[arg(long)]
     pub system: Option<String>,
+    /// With --chat: read special-token text in the prompt (e.g. `<|im_end|>`) as the special
+    /// token itself (raw template parsing; trusted input only). By default it stays text.
+    #[arg(long)]
+    pub parse_special: bool,
     /// Maximum tokens to generate.
     #[arg(long, default_value_t = 256)]
     pub max_tokens: usize,
@@ -58,6 +63,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, Some(_)) => SelectArg::Best,
         (None, None) => SelectArg::Vote,
     };
+    if !(1..=kestrel::MAX_PATHS).contains(&args.paths) {
+        anyhow::bail!("--paths must be in 1..={}, got {}", kestrel::MAX_PATHS, args.paths);
+    }
+    args.sampling.checked()?;
+    args.model.check_path()?;
     args.reasoning.check(&args.model)?;
     let mut engine = args.model.load()?;
     args.reasoning.load_switcher(&mut engine)?;
@@ -71,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             msgs.push(Message::new("system", s));
         }
         msgs.push(Message::new("user", &args.prompt));
-        engine.encode_chat(&msgs)?
+        engine.encode_chat_with(&msgs, content_specials(args.parse_special))?
     } else {
         engine.encode(&args.prompt)?
     };
@@ -121,10 +131,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         writeln!(out, "{}", c.answer)?;
         return Ok(());
     }
+    // A failed write (stdout closed) stops generating; the newline below reports it.
     session.generate(&prompt, &params, |t| {
-        let _ = write!(out, "{}", t.text);
-        let _ = out.flush();
-        true
+        write!(out, "{}", t.text).and_then(|()| out.flush()).is_ok()
     })?;
     writeln!(out)?;
     report_switch(&session);

@@ -1,5 +1,6 @@
 //! `kestrel` — the command-line tool. One module per subcommand; each owns its `Args`.
-//! Errors print as one line on stderr and exit with code 1.
+//! Errors print as one line on stderr and exit with code 1, usage errors included; `--help` and
+//! `--version` exit 0.
 
 use clap::{Parser, Subcommand};
 
@@ -49,7 +50,10 @@ enum Command {
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => usage_error(e),
+    };
     let result = match cli.command {
         Command::Convert(a) => convert::run(a),
         Command::Inspect(a) => inspect::run(a),
@@ -62,13 +66,62 @@ fn main() {
         Command::Bench(a) => bench::run(a),
     };
     if let Err(e) = result {
-        // One line: the error and its causes, joined.
-        let msg = e
-            .chain()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()
-            .join(": ");
-        eprintln!("error: {msg}");
+        // A closed stdout (`kestrel tokenize ... | head -1`) is how a reader says it has seen
+        // enough: a normal end, as for any Unix filter.
+        if is_broken_pipe(&e) {
+            std::process::exit(0);
+        }
+        eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error and its causes on one line, each cause once: library errors often repeat their
+/// source in their own message, which a plain join would print two or three times.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        if msg.contains(cause.as_str()) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&cause);
+    }
+    msg.replace('\n', " ")
+}
+
+/// A command-line usage error as one line (exit 1); help and version requests print as clap
+/// renders them (exit 0).
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        std::process::exit(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 1 } else { 0 });
+    }
+    // clap's message is several lines (the error, a list, a tip, the usage): keep what comes
+    // before the usage, as one line.
+    let rendered = e.render().to_string();
+    let text: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let text = text.join(" ");
+    let text = text.trim_start_matches("error: ");
+    let text = if text.is_empty() { "invalid arguments" } else { text };
+    eprintln!("error: {text}; see `kestrel --help`");
+    std::process::exit(1);
 }

@@ -70,16 +70,22 @@ fn matches(info: &wgpu::AdapterInfo, pref: &str) -> bool {
 }
 
 /// Picks an adapter following the module contract.
-pub fn choose(instance: &wgpu::Instance, pref: Option<&str>) -> Result<wgpu::Adapter, KernelError> {
+/// The backends an instance for `pref` starts: GL only when asked for by name, else the primary
+/// ones (Vulkan, Metal, DX12). Not starting GL matters: its EGL probe prints driver errors on
+/// machines without a display, and compute needs no window system.
+pub fn backends(pref: Option<&str>) -> wgpu::Backends {
     let wants_gl = pref
         .map(|p| matches!(p.to_ascii_lowercase().as_str(), "gl" | "gles"))
         .unwrap_or(false);
-    let backends = if wants_gl {
+    if wants_gl {
         wgpu::Backends::GL
     } else {
         wgpu::Backends::PRIMARY
-    };
-    let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    }
+}
+
+pub fn choose(instance: &wgpu::Instance, pref: Option<&str>) -> Result<wgpu::Adapter, KernelError> {
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(backends(pref)));
     let seen: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
     if let Some(p) = pref {
         adapters.retain(|a| matches(&a.get_info(), p));

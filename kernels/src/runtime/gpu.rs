@@ -143,7 +143,10 @@ impl Gpu {
         let pref = opts.adapter.clone().or(env_pref);
         let no_f16 = opts.disable_f16 || env_flag(ENV_NO_F16);
 
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: adapter::backends(pref.as_deref()),
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
         let adapter = adapter::choose(&instance, pref.as_deref())?;
         let info = adapter.get_info();
         let f16 = !no_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
