@@ -26,6 +26,10 @@ pub struct EngineOptions {
     pub prefill_chunk: usize,
     /// Upper bound on KV cache bytes per session; a request past it is `MemoryBudget`.
     pub kv_budget_bytes: u64,
+    /// Check every tensor's CRC32 against the header before uploading it (model, adapters and
+    /// heads), so a corrupted file is refused instead of computing garbage. On by default: it
+    /// reads the mapped file once more, which costs little next to the upload.
+    pub verify_checksums: bool,
 }
 
 impl Default for EngineOptions {
@@ -35,6 +39,7 @@ impl Default for EngineOptions {
             max_context: None,
             prefill_chunk: 128,
             kv_budget_bytes: 2 << 30,
+            verify_checksums: true,
         }
     }
 }
@@ -87,6 +92,9 @@ impl Engine {
     }
 
     fn load_file(gpu: Arc<Gpu>, file: KstFile, options: EngineOptions) -> Result<Engine> {
+        if options.verify_checksums {
+            file.verify_checksums()?;
+        }
         let config = file.config()?.clone();
         config.validate()?;
         let json = file.tokenizer_json().ok_or_else(|| {
@@ -190,9 +198,18 @@ impl Engine {
     /// base or does not fit its shapes). Load adapters before creating sessions; switching
     /// between them per request costs nothing.
     pub fn load_adapter(&mut self, path: impl AsRef<Path>) -> Result<AdapterId> {
+        self.verify(path.as_ref())?;
         let a = Adapter::load(&self.gpu, path.as_ref(), &self.config, &self.header_hash)?;
         self.adapters.push(a);
         Ok(AdapterId(self.adapters.len() - 1))
+    }
+
+    /// The checksums of the `.kst` at `path`, when the options ask for it.
+    fn verify(&self, path: &Path) -> Result<()> {
+        if self.options.verify_checksums {
+            KstFile::open(path)?.verify_checksums()?;
+        }
+        Ok(())
     }
 
     /// A loaded adapter.
@@ -215,6 +232,7 @@ impl Engine {
     /// was loaded before is replaced. Load heads before creating sessions: with a head loaded,
     /// every token a session runs also gets its head outputs (one small dispatch per forward).
     pub fn load_head(&mut self, path: impl AsRef<Path>) -> Result<HeadKind> {
+        self.verify(path.as_ref())?;
         let head = HeadInfo::load(path.as_ref(), &self.config, &self.header_hash)?;
         let kind = head.kind;
         let mut list: Vec<HeadInfo> = self

@@ -30,7 +30,7 @@ pub use error::FormatError;
 pub use export::export_hf;
 pub use head::convert_head;
 pub use hf::convert_hf;
-pub use kst::{Header, Kind, KstFile, KstWriter, QuantView, TensorView};
+pub use kst::{remove_partial_files, Header, Kind, KstFile, KstWriter, QuantView, TensorView};
 pub use options::{ConvertOptions, Progress, Scheme, WeightDType};
 pub use peft::convert_peft;
 pub use quant::{dequantize_w4, dequantize_w8, quantize_w4, quantize_w8, W4Matrix, W8Matrix};

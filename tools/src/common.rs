@@ -20,6 +20,10 @@ pub struct ModelArgs {
     /// A LoRA adapter .kst (from `kestrel convert <peft_dir> --base model.kst`) to load.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
+    /// Skip the CRC32 check of every tensor at load (on by default: a corrupted file is refused
+    /// instead of producing garbage).
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 impl ModelArgs {
@@ -36,6 +40,7 @@ impl ModelArgs {
             opts.gpu.adapter = Some(a.clone());
         }
         opts.max_context = self.context;
+        opts.verify_checksums = !self.no_verify;
         let mut engine = Engine::load(&self.model, opts)
             .with_context(|| format!("loading {}", self.model.display()))?;
         if let Some(a) = &self.adapter {

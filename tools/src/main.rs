@@ -50,6 +50,13 @@ enum Command {
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // SIGINT/SIGTERM/SIGHUP end the process without unwinding, so no writer's Drop runs: remove
+    // the partial files of an interrupted conversion here (convert, synth and train-head write
+    // `.kst` files). If the handler cannot be installed, the default behaviour stays.
+    let _ = ctrlc::set_handler(|| {
+        kestrel_formats::remove_partial_files();
+        std::process::exit(130);
+    });
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => usage_error(e),

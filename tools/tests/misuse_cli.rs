@@ -176,3 +176,154 @@ fn gpu_commands_keep_stderr_clean() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[cfg(unix)]
+#[test]
+fn convert_never_replaces_what_is_not_a_regular_file() {
+    use std::os::unix::fs::symlink;
+    let gguf = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/tiny/qwen2_tied_gqa/gguf/qwen2_tied_gqa.Q4_0.gguf");
+    let dir = std::env::temp_dir().join(format!("kestrel_out_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let target = dir.join("precious.txt");
+    std::fs::write(&target, "keep me").expect("writing");
+    let link = dir.join("link.kst");
+    symlink(&target, &link).expect("symlink");
+    let fifo = dir.join("fifo.kst");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    for out in [&link, &fifo, &dir, std::path::Path::new("/dev/null")] {
+        one_line_error(
+            &["convert", path(&gguf), "-o", path(out)],
+            &["is not a regular file"],
+        );
+    }
+    let meta = std::fs::symlink_metadata(&link).expect("link");
+    assert!(meta.file_type().is_symlink(), "the symlink is still a symlink");
+    assert_eq!(std::fs::read_to_string(&target).expect("target"), "keep me");
+    let fifo_type = std::fs::symlink_metadata(&fifo).expect("fifo").file_type();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&fifo_type));
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .expect("listing")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".partial."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A conversion killed by SIGTERM or SIGINT leaves no partial file. The real SmolLM2 GGUF takes
+/// long enough to convert that the signal lands mid-write (the test waits for the partial file).
+#[cfg(unix)]
+#[test]
+fn an_interrupted_convert_leaves_nothing_behind() {
+    let gguf = kestrel_tests_assets_gguf();
+    for signal in ["TERM", "INT"] {
+        let dir = std::env::temp_dir().join(format!("kestrel_sig_{signal}_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let out = dir.join("smol.kst");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kestrel"))
+            .args(["convert", path(&gguf), "-o", path(&out)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("running kestrel convert");
+        let partial = || {
+            std::fs::read_dir(&dir)
+                .expect("listing")
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().contains(".partial."))
+        };
+        let t0 = std::time::Instant::now();
+        while !partial() {
+            assert!(
+                child.try_wait().expect("polling").is_none(),
+                "convert ended before a partial file was seen"
+            );
+            assert!(t0.elapsed().as_secs() < 60, "no partial file after 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let killed = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let status = child.wait().expect("waiting");
+        assert!(!status.success(), "SIG{signal}: {status:?}");
+        assert!(!partial(), "SIG{signal} left a partial file");
+        assert!(!out.exists(), "SIG{signal} left an output file");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+/// The SmolLM2 GGUF fetched by scripts/fetch-assets.sh (CI runs it first).
+fn kestrel_tests_assets_gguf() -> std::path::PathBuf {
+    let out = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/fetch-assets.sh"))
+        .output()
+        .expect("running scripts/fetch-assets.sh");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        .join("SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+#[test]
+fn corrupted_tensor_data_is_refused_at_load() {
+    let file = kestrel_formats::KstFile::open(tiny_model()).expect("opening the tiny model");
+    let t = &file.header().tensors[file.header().tensors.len() / 2];
+    let at = file.data_start() + t.data.offset as usize + t.data.length as usize / 2;
+    let mut bytes = std::fs::read(tiny_model()).expect("reading");
+    bytes[at] ^= 0x10;
+    let bad = std::env::temp_dir().join(format!("kestrel_flip_{}.kst", std::process::id()));
+    std::fs::write(&bad, &bytes).expect("writing");
+    one_line_error(
+        &["generate", path(&bad), "--prompt", "x", "--max-tokens", "1"],
+        &["checksum mismatch", &t.name],
+    );
+    let out = kestrel(&[
+        "generate", path(&bad), "--prompt", "x", "--max-tokens", "1", "--no-verify",
+    ]);
+    assert!(out.status.success(), "--no-verify loads it: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_file(&bad).ok();
+}
+
+#[test]
+fn chat_survives_bad_turns_and_offers_commands() {
+    use std::io::Write;
+    let saved = std::env::temp_dir().join(format!("kestrel_chat_{}.json", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kestrel"))
+        .args(["chat", path(tiny_model()), "--context", "40", "--max-tokens", "6"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running kestrel chat");
+    let mut script = Vec::new();
+    script.extend_from_slice(b"hello\n\n");
+    script.extend_from_slice(b"bad \xff\xfe bytes\n");
+    script.extend_from_slice(format!("{}\n", "word ".repeat(80)).as_bytes());
+    script.extend_from_slice(b"one\ntwo\nthree\nfour\n");
+    script.extend_from_slice(format!("/save {}\n", saved.display()).as_bytes());
+    script.extend_from_slice(b"/reset\nagain\n/exit\nnot read\n");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&script)
+        .expect("writing turns");
+    let out = child.wait_with_output().expect("kestrel chat");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("not valid UTF-8"), "{err}");
+    assert!(err.contains("the context holds 40; the message was dropped"), "{err}");
+    assert!(err.contains("oldest messages slid out"), "{err}");
+    assert!(err.contains("answer cut off at --max-tokens 6"), "{err}");
+    assert!(err.contains("(conversation reset)"), "{err}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).expect("saved chat")).expect("json");
+    let msgs = json["messages"].as_array().expect("messages");
+    assert!(!msgs.is_empty() && msgs.len() % 2 == 0, "{msgs:?}");
+    assert_eq!(msgs.last().expect("a message")["role"], "assistant");
+    assert!(msgs.iter().all(|m| m["content"] != "hello"), "the oldest turn slid out");
+    std::fs::remove_file(&saved).ok();
+}

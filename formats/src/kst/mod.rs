@@ -31,7 +31,7 @@ mod writer;
 pub use header::{Header, Kind, Region, TensorEntry};
 pub use reader::{KstFile, QuantView, TensorView};
 pub use validate::{expected_lengths, ArrayLengths};
-pub use writer::KstWriter;
+pub use writer::{remove_partial_files, KstWriter};
 
 #[cfg(target_endian = "big")]
 compile_error!("kestrel-formats assumes a little-endian host (the .kst data is little-endian)");

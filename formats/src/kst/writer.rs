@@ -43,9 +43,42 @@ fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Partial files of the writers alive in this process (for [`remove_partial_files`]).
+static PARTIALS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn partials() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    PARTIALS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Removes the partial files of every unfinished writer in this process. A writer removes its
+/// own when dropped; this is for a process about to exit without unwinding (a SIGINT/SIGTERM
+/// handler), so an interrupted conversion leaves nothing behind.
+pub fn remove_partial_files() {
+    for p in partials().drain(..) {
+        let _ = std::fs::remove_file(&p);
+        let _ = std::fs::remove_file(with_suffix(&p, ".2"));
+    }
+}
+
+/// Refuses an output path that exists and is not a regular file: the final rename would replace
+/// a directory entry such as `/dev/null`, a FIFO or a symlink with a regular file.
+fn check_output(path: &Path) -> Result<(), FormatError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => Err(FormatError::BadPath {
+            path: path.display().to_string(),
+            reason: "exists and is not a regular file (a directory, device, FIFO, socket or \
+                     symlink); refusing to replace it"
+                .into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl KstWriter {
-    /// Start writing `path` (the file appears only on a successful `finish`).
+    /// Start writing `path` (the file appears only on a successful `finish`). An existing
+    /// regular file at `path` is replaced then; anything else there is refused now.
     pub fn create(path: &Path, kind: Kind) -> Result<Self, FormatError> {
+        check_output(path)?;
         // Unique per writer, so concurrent writers of one path never share a partial file
         // (the final rename is atomic: the last to finish wins, with a complete file).
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -58,6 +91,7 @@ impl KstWriter {
             .truncate(true)
             .open(&part)
             .map_err(|e| FormatError::io(&part, e))?;
+        partials().push(part.clone());
         Ok(KstWriter {
             out: path.to_path_buf(),
             part,
@@ -318,6 +352,7 @@ impl KstWriter {
             out.sync_all().map_err(io2)?;
             std::fs::rename(&tmp, &part).map_err(io2)?;
         }
+        check_output(&self.out)?;
         std::fs::rename(&part, &self.out).map_err(|e| FormatError::io(&self.out, e))?;
         Ok(())
     }
@@ -336,6 +371,7 @@ fn write_prefix(f: &mut File, json: &[u8]) -> std::io::Result<()> {
 impl Drop for KstWriter {
     fn drop(&mut self) {
         self.file = None;
+        partials().retain(|p| p != &self.part);
         let _ = std::fs::remove_file(&self.part);
         let _ = std::fs::remove_file(with_suffix(&self.part, ".2"));
     }
