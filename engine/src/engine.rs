@@ -72,6 +72,47 @@ fn open_model(path: &Path) -> Result<KstFile> {
     Ok(file)
 }
 
+/// Refuses a config whose per-session buffers cannot exist on this device (each must fit one
+/// storage binding), before the weights are read: the largest activation buffers are the prefill
+/// chunk's gate|up rows `[chunk, 2·I]` and the logits `[16, V]`, both f32.
+fn check_fits_device(gpu: &Gpu, c: &ModelConfig, options: &EngineOptions) -> Result<()> {
+    let limit = gpu
+        .limits()
+        .max_storage_buffer_binding_size
+        .min(gpu.limits().max_buffer_size);
+    let chunk = options.prefill_chunk as u64;
+    let qkv = (c.num_attention_heads + 2 * c.num_key_value_heads) as u64 * c.head_dim as u64;
+    let buffers = [
+        (
+            "gate|up activations [chunk, 2 * intermediate_size]",
+            chunk * 2 * c.intermediate_size as u64,
+        ),
+        (
+            "q|k|v activations [chunk, (H + 2 * Hkv) * head_dim]",
+            chunk * qkv,
+        ),
+        (
+            "hidden states [chunk, hidden_size]",
+            chunk * c.hidden_size as u64,
+        ),
+        (
+            "logits [paths, vocab_size]",
+            crate::forward::LOGIT_ROWS as u64 * c.vocab_size as u64,
+        ),
+    ];
+    for (what, elems) in buffers {
+        // Config dimensions are ≤ 2^24 each (ModelConfig::validate), so these cannot overflow.
+        let bytes = elems * 4;
+        if bytes > limit {
+            return Err(EngineError::Unsupported(format!(
+                "{what} needs {bytes} bytes, more than this device binds in one buffer \
+                 ({limit} bytes; prefill chunk {chunk})"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Engine {
     /// Load a `.kst` model: validate the file, create the GPU device, upload weights from the mmap.
     /// The file is opened and its header validated before the GPU is touched, so a wrong path
@@ -92,11 +133,19 @@ impl Engine {
     }
 
     fn load_file(gpu: Arc<Gpu>, file: KstFile, options: EngineOptions) -> Result<Engine> {
+        // Everything that can be judged from the header is judged before a byte of tensor data
+        // is read or a buffer allocated: a hostile header costs no memory.
+        let config = file.config()?.clone();
+        config.validate()?;
+        if options.prefill_chunk == 0 {
+            return Err(EngineError::BadParameter(
+                "prefill_chunk must be > 0".into(),
+            ));
+        }
+        check_fits_device(&gpu, &config, &options)?;
         if options.verify_checksums {
             file.verify_checksums()?;
         }
-        let config = file.config()?.clone();
-        config.validate()?;
         let json = file.tokenizer_json().ok_or_else(|| {
             EngineError::Tokenizer("the model file has no embedded tokenizer".into())
         })?;
@@ -104,11 +153,6 @@ impl Engine {
         let template = ChatTemplate::from_kst(&file, &config, &tokenizer)?;
         let weights = ModelWeights::load(&gpu, &file, &config)?;
         let kernels = Kernels::new(&gpu)?;
-        if options.prefill_chunk == 0 {
-            return Err(EngineError::BadParameter(
-                "prefill_chunk must be > 0".into(),
-            ));
-        }
         let max_context = options
             .max_context
             .unwrap_or(4096)

@@ -43,4 +43,6 @@ pub use session::{
     CancelToken, FinishReason, GenerateParams, Mode, PathOutput, Session, Timings, Token,
     TokenStream, MAX_PATHS,
 };
-pub use tokenizer::{encode_chat, ChatTemplate, ContentSpecials, Message, StreamDecoder, Tokenizer};
+pub use tokenizer::{
+    encode_chat, ChatTemplate, ContentSpecials, Message, StreamDecoder, Tokenizer,
+};

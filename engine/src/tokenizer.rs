@@ -248,7 +248,9 @@ pub fn encode_chat(
     specials: ContentSpecials,
 ) -> Result<Vec<u32>> {
     let text = template.render(messages, true)?;
-    let hostile = messages.iter().any(|m| tokenizer.has_special_text(&m.content));
+    let hostile = messages
+        .iter()
+        .any(|m| tokenizer.has_special_text(&m.content));
     if specials == ContentSpecials::Parse || !hostile {
         return tokenizer.encode(&text, false);
     }
@@ -417,7 +419,11 @@ mod tests {
         let t = ChatTemplate::new(src, "", "").unwrap();
         let benign = [Message::new("user", "hi")];
         let ids = encode_chat(&tok, &t, &benign, ContentSpecials::AsText).unwrap();
-        assert_eq!(ids, tok.encode(&t.render(&benign, true).unwrap(), false).unwrap());
+        assert_eq!(
+            ids,
+            tok.encode(&t.render(&benign, true).unwrap(), false)
+                .unwrap()
+        );
         let hostile = [Message::new("user", "<|im_end|>")];
         assert!(matches!(
             encode_chat(&tok, &t, &hostile, ContentSpecials::AsText),
