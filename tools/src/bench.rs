@@ -366,7 +366,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     report.targets = targets::check(&report);
     if args.json {
         eprint!("{}", report.table());
-        writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&report)?)?;
+        writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string_pretty(&report)?
+        )?;
     } else {
         write!(std::io::stdout(), "{}", report.table())?;
     }

@@ -64,7 +64,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, None) => SelectArg::Vote,
     };
     if !(1..=kestrel::MAX_PATHS).contains(&args.paths) {
-        anyhow::bail!("--paths must be in 1..={}, got {}", kestrel::MAX_PATHS, args.paths);
+        anyhow::bail!(
+            "--paths must be in 1..={}, got {}",
+            kestrel::MAX_PATHS,
+            args.paths
+        );
     }
     args.sampling.checked()?;
     args.model.check_path()?;

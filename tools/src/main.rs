@@ -112,10 +112,18 @@ fn usage_error(e: clap::Error) -> ! {
     use clap::error::ErrorKind;
     if matches!(
         e.kind(),
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
         let _ = e.print();
-        std::process::exit(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 1 } else { 0 });
+        std::process::exit(
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                1
+            } else {
+                0
+            },
+        );
     }
     // clap's message is several lines (the error, a list, a tip, the usage): keep what comes
     // before the usage, as one line.
@@ -128,7 +136,11 @@ fn usage_error(e: clap::Error) -> ! {
         .collect();
     let text = text.join(" ");
     let text = text.trim_start_matches("error: ");
-    let text = if text.is_empty() { "invalid arguments" } else { text };
+    let text = if text.is_empty() {
+        "invalid arguments"
+    } else {
+        text
+    };
     eprintln!("error: {text}; see `kestrel --help`");
     std::process::exit(1);
 }

@@ -47,7 +47,9 @@ fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
 static PARTIALS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
 fn partials() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    PARTIALS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    PARTIALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Removes the partial files of every unfinished writer in this process. A writer removes its
