@@ -7,6 +7,7 @@ mod bench;
 mod chat;
 mod common;
 mod convert;
+mod eval;
 mod export;
 mod generate;
 mod inspect;
@@ -45,6 +46,9 @@ enum Command {
     Tokenize(tokenize::Args),
     /// Measure prefill/decode throughput, latency and memory against the device's roofline.
     Bench(bench::Args),
+    /// Measure accuracy, tokens and latency of a task file per configuration (mode × paths ×
+    /// select × thinking budget).
+    Eval(eval::Args),
 }
 
 fn main() {
@@ -60,6 +64,7 @@ fn main() {
         Command::Logits(a) => logits::run(a),
         Command::Tokenize(a) => tokenize::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Eval(a) => eval::run(a),
     };
     if let Err(e) = result {
         // One line: the error and its causes, joined.
