@@ -14,6 +14,7 @@ mod inspect;
 mod logits;
 mod synth;
 mod tokenize;
+mod train_head;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +50,9 @@ enum Command {
     /// Measure accuracy, tokens and latency of a task file per configuration (mode × paths ×
     /// select × thinking budget).
     Eval(eval::Args),
+    /// Fit a switcher or verifier head (logistic regression on the engine's own features) and
+    /// write it as a head .kst.
+    TrainHead(train_head::Args),
 }
 
 fn main() {
@@ -65,6 +69,7 @@ fn main() {
         Command::Tokenize(a) => tokenize::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::TrainHead(a) => train_head::run(a),
     };
     if let Err(e) = result {
         // One line: the error and its causes, joined.
