@@ -10,7 +10,7 @@ use kestrel_kernels::{Gpu, GpuOptions};
 use crate::adapter::{Adapter, AdapterId};
 use crate::error::{EngineError, Result};
 use crate::forward::Kernels;
-use crate::head::{HeadInfo, HeadKind, Heads};
+use crate::head::{HeadInfo, HeadKind, HeadPooling, Heads};
 use crate::session::Session;
 use crate::tokenizer::{ChatTemplate, ContentSpecials, Message, Tokenizer};
 use crate::weights::ModelWeights;
@@ -278,6 +278,37 @@ impl Engine {
     pub fn load_head(&mut self, path: impl AsRef<Path>) -> Result<HeadKind> {
         self.verify(path.as_ref())?;
         let head = HeadInfo::load(path.as_ref(), &self.config, &self.header_hash)?;
+        self.add_head(head)
+    }
+
+    /// Make sessions compute features: the final-normed hidden states, pooled over a sequence
+    /// by `pooling` ([`Session::prompt_features`], [`Session::features_with`],
+    /// [`crate::PathOutput::features`]). They come from the machinery heads run on (an identity
+    /// head `[hidden, hidden]` beside the loaded heads, its per-token rows pooled by the same
+    /// code), so a head trained on them gives at inference exactly the logits `W · feature + b`,
+    /// up to f32 rounding. Costs a `hidden²` f32 matrix on the GPU (1.3 MB at hidden 576) and
+    /// `hidden` floats read back per token. Like `load_head`, call it before creating sessions.
+    pub fn enable_features(&mut self, pooling: HeadPooling) -> Result<()> {
+        let head = HeadInfo::features(self.config.hidden_size, pooling);
+        let total: u64 = self
+            .heads
+            .as_ref()
+            .map_or(0, |h| h.list.iter().map(HeadInfo::weight_bytes).sum())
+            + head.weight_bytes();
+        let limit = u64::from(self.gpu.limits().max_storage_buffer_binding_size);
+        if total > limit {
+            return Err(EngineError::MemoryBudget {
+                what: "the features head's weights (beside the loaded heads)".into(),
+                needed: total,
+                budget: limit,
+            });
+        }
+        self.add_head(head)?;
+        Ok(())
+    }
+
+    /// Adds `head` to the loaded heads, replacing one of the same kind.
+    fn add_head(&mut self, head: HeadInfo) -> Result<HeadKind> {
         let kind = head.kind;
         let mut list: Vec<HeadInfo> = self
             .heads

@@ -472,10 +472,10 @@ impl Engine {
         if self
             .heads
             .as_ref()
-            .is_some_and(|h| h.get(HeadKind::Verifier).is_some())
+            .is_some_and(|h| h.list.iter().any(|h| h.kind != HeadKind::Switcher))
         {
-            // Path tokens' head rows serve only the verifier (the switcher pools prompts). The
-            // lm_head left the paths' final-normed hidden states in last_n.
+            // Path tokens' head rows serve only the verifier and the features (the switcher
+            // pools prompts). The lm_head left the paths' final-normed hidden states in last_n.
             self.encode_heads(&mut rec, st, &st.last_n, nn)?;
         }
         rec.submit()?;

@@ -29,6 +29,9 @@ pub enum HeadKind {
     Switcher,
     /// A reasoning path's final hidden state → one score (a logit; `sigmoid` gives a probability).
     Verifier,
+    /// Not a file: the identity head of [`crate::Engine::enable_features`], whose per-token rows
+    /// are the final-normed hidden states themselves (the features heads are trained on).
+    Features,
 }
 
 /// How a head pools the per-token hidden states of a sequence.
@@ -47,6 +50,10 @@ pub struct HeadInfo {
     pub kind: HeadKind,
     pub pooling: HeadPooling,
     pub labels: Vec<String>,
+    /// The decision threshold on the positive class's probability (the switcher's
+    /// `reasoning`, the verifier's `sigmoid(score)`), from the file's optional `threshold`;
+    /// `None`: the switcher picks the label with the highest logit.
+    pub threshold: Option<f32>,
     weight: Vec<f32>,
     bias: Vec<f32>,
 }
@@ -90,7 +97,15 @@ impl HeadInfo {
                 )))
             }
             HeadKind::Verifier => {}
+            HeadKind::Features => return Err(bad("a head file cannot hold features".into())),
         }
+        let threshold = match &meta["threshold"] {
+            serde_json::Value::Null => None,
+            v => match v.as_f64() {
+                Some(t) if t > 0.0 && t < 1.0 => Some(t as f32),
+                _ => return Err(bad(format!("threshold {v} is not a probability in (0, 1)"))),
+            },
+        };
         let hidden = cfg.hidden_size;
         let tensor = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
             let t = file.tensor(name)?;
@@ -116,9 +131,34 @@ impl HeadInfo {
             kind,
             pooling,
             labels,
+            threshold,
             weight,
             bias,
         })
+    }
+
+    /// The identity head over `hidden` features (`W = I`, `b = 0`): each per-token row is the
+    /// token's final-normed hidden state, exactly (a dot product with one 1 and zeros), pooled
+    /// by `pooling` like any head's rows.
+    pub(crate) fn features(hidden: usize, pooling: HeadPooling) -> HeadInfo {
+        let mut weight = vec![0.0; hidden * hidden];
+        for i in 0..hidden {
+            weight[i * hidden + i] = 1.0;
+        }
+        HeadInfo {
+            name: "features".into(),
+            kind: HeadKind::Features,
+            pooling,
+            labels: (0..hidden).map(|i| format!("h{i}")).collect(),
+            threshold: None,
+            weight,
+            bias: vec![0.0; hidden],
+        }
+    }
+
+    /// Bytes of the head's weight matrix on the GPU.
+    pub(crate) fn weight_bytes(&self) -> u64 {
+        self.weight.len() as u64 * 4
     }
 
     /// Number of outputs.
@@ -219,7 +259,8 @@ pub(crate) fn pool(rows: &[f32], width: usize, head: &HeadInfo, col: usize) -> O
 /// A switcher's verdict on a prompt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SwitchDecision {
-    /// The mode the switcher picks (the label with the highest logit).
+    /// The mode the switcher picks: reasoning when `p(reasoning)` reaches the head's
+    /// threshold, or without one the label with the highest logit.
     pub mode: crate::session::Mode,
     /// The head's labels, in its output order.
     pub labels: Vec<String>,
@@ -230,7 +271,11 @@ pub struct SwitchDecision {
 }
 
 impl SwitchDecision {
-    pub(crate) fn new(labels: &[String], logits: Vec<f32>) -> SwitchDecision {
+    pub(crate) fn new(
+        labels: &[String],
+        logits: Vec<f32>,
+        threshold: Option<f32>,
+    ) -> SwitchDecision {
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let e: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
         let z: f32 = e.iter().sum();
@@ -238,16 +283,20 @@ impl SwitchDecision {
             .iter()
             .enumerate()
             .fold(0, |b, (i, l)| if *l > logits[b] { i } else { b });
-        SwitchDecision {
-            mode: if labels[best] == "reasoning" {
-                crate::session::Mode::Reasoning
-            } else {
-                crate::session::Mode::Chat
-            },
+        let mut d = SwitchDecision {
+            mode: crate::session::Mode::Chat,
             labels: labels.to_vec(),
             probs: e.iter().map(|v| v / z).collect(),
             logits,
+        };
+        let reasoning = match threshold {
+            Some(t) => d.reasoning_prob() >= t,
+            None => labels[best] == "reasoning",
+        };
+        if reasoning {
+            d.mode = crate::session::Mode::Reasoning;
         }
+        d
     }
 
     /// Probability of the reasoning label.
@@ -256,6 +305,37 @@ impl SwitchDecision {
             .iter()
             .position(|l| l == "reasoning")
             .map_or(0.0, |i| self.probs[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Mode;
+
+    #[test]
+    fn switch_decision_honours_the_threshold() {
+        let labels = vec!["chat".to_string(), "reasoning".to_string()];
+        // p(reasoning) = sigmoid(-1) = 0.27: argmax says chat, a threshold of 0.2 says reasoning.
+        let logits = vec![0.0, -1.0];
+        assert_eq!(
+            SwitchDecision::new(&labels, logits.clone(), None).mode,
+            Mode::Chat
+        );
+        let d = SwitchDecision::new(&labels, logits.clone(), Some(0.2));
+        assert_eq!(d.mode, Mode::Reasoning);
+        assert!((d.reasoning_prob() - sigmoid(-1.0)).abs() < 1e-6);
+        assert_eq!(
+            SwitchDecision::new(&labels, logits, Some(0.3)).mode,
+            Mode::Chat
+        );
+    }
+
+    #[test]
+    fn the_features_head_is_the_identity() {
+        let h = HeadInfo::features(3, HeadPooling::Mean);
+        assert_eq!(h.weight, [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        assert_eq!((h.classes(), h.bias.as_slice()), (3, &[0.0; 3][..]));
     }
 }
 

@@ -215,7 +215,8 @@ impl<'e> Session<'e> {
     /// The switcher's decision on the cached prefix (the prompt just prefilled).
     fn decide(&mut self) -> Result<SwitchDecision> {
         let logits = self.pool_head(HeadKind::Switcher, &self.prefix_heads)?;
-        let d = SwitchDecision::new(&self.head_of(HeadKind::Switcher)?.0.labels, logits);
+        let head = self.head_of(HeadKind::Switcher)?.0;
+        let d = SwitchDecision::new(&head.labels, logits, head.threshold);
         self.last_switch = Some(d.clone());
         Ok(d)
     }
@@ -244,6 +245,30 @@ impl<'e> Session<'e> {
         self.head_of(HeadKind::Verifier)?;
         self.encode_with(tokens, adapter, base_prefix, LogitRows::None)?;
         Ok(self.pool_head(HeadKind::Verifier, &self.prefix_heads)?[0])
+    }
+
+    /// The features of `prompt` ([`Engine::enable_features`]): its final-normed hidden states
+    /// as the base weights encode it, pooled as the features were enabled — what a switcher
+    /// reads. Reuses and fills the prompt cache like [`Session::switch`].
+    pub fn prompt_features(&mut self, prompt: &[u32]) -> Result<Vec<f32>> {
+        self.check_tokens(prompt)?;
+        self.head_of(HeadKind::Features)?;
+        self.prefill(prompt, None, LogitRows::None, None, false)?;
+        self.pool_head(HeadKind::Features, &self.prefix_heads)
+    }
+
+    /// The features of the sequence `tokens`, encoded as [`Session::score_with`] encodes it
+    /// (the first `base_prefix` tokens by the base weights, the rest with `adapter` on): what
+    /// the verifier reads of a path given as tokens rather than generated.
+    pub fn features_with(
+        &mut self,
+        tokens: &[u32],
+        adapter: Option<AdapterId>,
+        base_prefix: usize,
+    ) -> Result<Vec<f32>> {
+        self.head_of(HeadKind::Features)?;
+        self.encode_with(tokens, adapter, base_prefix, LogitRows::None)?;
+        self.pool_head(HeadKind::Features, &self.prefix_heads)
     }
 
     /// Validate a generation request and resolve its adapters and stop tokens.
@@ -521,6 +546,9 @@ pub struct PathOutput {
     pub score: Option<f32>,
     /// The thinking budget ran out and the end of thinking was forced.
     pub thinking_forced: bool,
+    /// With [`Engine::enable_features`]: the path's features, pooled over the prompt and the
+    /// path's tokens exactly as the verifier's rows are pooled for `score`.
+    pub features: Option<Vec<f32>>,
 }
 
 /// Most paths decoded together.
@@ -559,18 +587,25 @@ impl Session<'_> {
         let v = engine.config.vocab_size;
         let first = self.prefill_request(prompt, &mut req, cancel)?;
         let verifier = self.head_of(HeadKind::Verifier).ok();
+        let features = self.head_of(HeadKind::Features).ok();
         let width = self.heads_width();
-        // Every path's verifier pooling starts with the prompt's rows.
-        let prompt_acc = verifier.map_or_else(PoolAcc::default, |(_, col)| {
-            PoolAcc::over(&self.prefix_heads, width, col..col + 1)
-        });
-        let mut acc = vec![prompt_acc; n];
+        // Every path's verifier (and features) pooling starts with the prompt's rows.
+        let prompt_acc = |head: Option<(&HeadInfo, usize)>| {
+            head.map_or_else(PoolAcc::default, |(h, col)| {
+                PoolAcc::over(&self.prefix_heads, width, col..col + h.classes())
+            })
+        };
+        let mut acc = vec![prompt_acc(verifier); n];
+        let mut feat_acc = vec![prompt_acc(features); n];
+        // Paths are scored after their last token has run through the model.
+        let scored = verifier.is_some() || features.is_some();
         let mut out: Vec<PathOutput> = (0..n)
             .map(|_| PathOutput {
                 tokens: Vec::new(),
                 finish: FinishReason::MaxTokens,
                 score: None,
                 thinking_forced: false,
+                features: None,
             })
             .collect();
         let mut thinking = vec![Thinking::new(params.thinking.as_ref()); n];
@@ -603,7 +638,7 @@ impl Session<'_> {
             }
             self.timings.generated = step + 1;
             let last = done.iter().all(|&d| d) || step + 1 == params.max_tokens;
-            if last && verifier.is_none() {
+            if last && !scored {
                 break;
             }
             if cancel.is_some_and(CancelToken::is_cancelled) {
@@ -613,10 +648,16 @@ impl Session<'_> {
             // (after the last step only the rows are needed).
             let p_len = self.prefix.len();
             engine.forward_decode(&mut self.state, &self.kv, &next, p_len, step, lora)?;
-            if let Some((_, col)) = verifier {
+            if scored {
                 let rows = engine.read_heads(&self.state, n)?;
                 for p in (0..n).filter(|&p| live[p]) {
-                    acc[p].push(&rows[p * width + col..p * width + col + 1]);
+                    let row = &rows[p * width..(p + 1) * width];
+                    if let Some((_, col)) = verifier {
+                        acc[p].push(&row[col..col + 1]);
+                    }
+                    if let Some((h, col)) = features {
+                        feat_acc[p].push(&row[col..col + h.classes()]);
+                    }
                 }
             }
             if last {
@@ -631,6 +672,7 @@ impl Session<'_> {
             o.score = verifier
                 .and_then(|(h, _)| acc[p].finish(h.pooling))
                 .map(|v| v[0]);
+            o.features = features.and_then(|(h, _)| feat_acc[p].finish(h.pooling));
         }
         Ok(out)
     }

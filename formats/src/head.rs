@@ -5,7 +5,8 @@
 //! "labels": [C strings]}` (unknown fields refused).
 //!
 //! Output (`Kind::Head`): `base_hash` = the base's `header_hash`; meta `head` =
-//! `{kind, pooling, labels, num_classes, hidden_size}`; tensors `weight` `[C, hidden]` f32 and
+//! `{kind, pooling, labels, num_classes, hidden_size}` and, from [`write_head`] (what
+//! `kestrel train-head` writes), an optional decision `threshold`; tensors `weight` `[C, hidden]` f32 and
 //! `bias` `[C]` f32 (zeros when the input has none, so the engine always finds one).
 //! Errors: hidden size ≠ the base's, label count ≠ C, bad bias shape, extra tensors, unknown
 //! kind/pooling, non-finite values.
@@ -118,15 +119,47 @@ pub fn convert_head(
     let weight = finite("weight", st.to_f32("weight")?)?;
     let total = (weight.len() + bias.len()) as u64 * 4;
     progress(0, total);
+    write_head(out, &base.header_hash(), &spec, &weight, &bias, None)?;
+    progress(total, total);
+    Ok(())
+}
+
+/// Writes a head `.kst` for the base with header hash `base_hash`: `weight` `[C, hidden]`,
+/// `bias` `[C]` (C = `spec.labels.len()`), and optionally the decision `threshold` on the
+/// positive class's probability (meta `head.threshold`; in (0, 1)).
+pub fn write_head(
+    out: &Path,
+    base_hash: &str,
+    spec: &HeadSpec,
+    weight: &[f32],
+    bias: &[f32],
+    threshold: Option<f32>,
+) -> Result<(), FormatError> {
+    let c = spec.labels.len();
+    if c == 0 || bias.len() != c || weight.len() % c != 0 {
+        return Err(FormatError::BadConfig(format!(
+            "a head of {c} labels with {} weights and {} biases",
+            weight.len(),
+            bias.len()
+        )));
+    }
+    let hidden = weight.len() / c;
+    let weight = finite("weight", weight.to_vec())?;
+    let bias = finite("bias", bias.to_vec())?;
+    let mut meta = json!({"kind": spec.kind, "pooling": spec.pooling, "labels": spec.labels, "num_classes": c, "hidden_size": hidden});
+    if let Some(t) = threshold {
+        if !(t > 0.0 && t < 1.0) {
+            return Err(FormatError::BadConfig(format!(
+                "head threshold {t} is not in (0, 1)"
+            )));
+        }
+        meta["threshold"] = json!(t);
+    }
     let mut w = KstWriter::create(out, Kind::Head)?;
-    w.set_base_hash(base.header_hash());
-    w.set_meta(
-        "head",
-        json!({"kind": spec.kind, "pooling": spec.pooling, "labels": spec.labels, "num_classes": c, "hidden_size": hidden}),
-    );
+    w.set_base_hash(base_hash.to_string());
+    w.set_meta("head", meta);
     w.add_f32("weight", &[c, hidden], &weight)?;
     w.add_f32("bias", &[c], &bias)?;
     w.finish()?;
-    progress(total, total);
     Ok(())
 }

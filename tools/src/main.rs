@@ -8,12 +8,14 @@ mod bench;
 mod chat;
 mod common;
 mod convert;
+mod eval;
 mod export;
 mod generate;
 mod inspect;
 mod logits;
 mod synth;
 mod tokenize;
+mod train_head;
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +48,12 @@ enum Command {
     Tokenize(tokenize::Args),
     /// Measure prefill/decode throughput, latency and memory against the device's roofline.
     Bench(bench::Args),
+    /// Measure accuracy, tokens and latency of a task file per configuration (mode × paths ×
+    /// select × thinking budget).
+    Eval(eval::Args),
+    /// Fit a switcher or verifier head (logistic regression on the engine's own features) and
+    /// write it as a head .kst.
+    TrainHead(train_head::Args),
 }
 
 fn main() {
@@ -71,6 +79,8 @@ fn main() {
         Command::Logits(a) => logits::run(a),
         Command::Tokenize(a) => tokenize::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::TrainHead(a) => train_head::run(a),
     };
     if let Err(e) = result {
         // A closed stdout (`kestrel tokenize ... | head -1`) is how a reader says it has seen
