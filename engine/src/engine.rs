@@ -295,7 +295,7 @@ impl Engine {
             .as_ref()
             .map_or(0, |h| h.list.iter().map(HeadInfo::weight_bytes).sum())
             + head.weight_bytes();
-        let limit = u64::from(self.gpu.limits().max_storage_buffer_binding_size);
+        let limit = self.gpu.limits().max_storage_buffer_binding_size;
         if total > limit {
             return Err(EngineError::MemoryBudget {
                 what: "the features head's weights (beside the loaded heads)".into(),

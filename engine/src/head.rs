@@ -308,6 +308,11 @@ impl SwitchDecision {
     }
 }
 
+/// `1 / (1 + e^−x)`: a verifier logit as a probability.
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,9 +342,4 @@ mod tests {
         assert_eq!(h.weight, [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
         assert_eq!((h.classes(), h.bias.as_slice()), (3, &[0.0; 3][..]));
     }
-}
-
-/// `1 / (1 + e^−x)`: a verifier logit as a probability.
-pub fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }

@@ -136,7 +136,7 @@ pub fn write_head(
     threshold: Option<f32>,
 ) -> Result<(), FormatError> {
     let c = spec.labels.len();
-    if c == 0 || bias.len() != c || weight.len() % c != 0 {
+    if c == 0 || bias.len() != c || !weight.len().is_multiple_of(c) {
         return Err(FormatError::BadConfig(format!(
             "a head of {c} labels with {} weights and {} biases",
             weight.len(),

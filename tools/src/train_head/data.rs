@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(groups(&val).len(), 2);
         assert_eq!(split(&e, 0.4, 3), (train, val));
         assert_eq!(split(&e, 0.0, 3).1.len(), 0);
-        assert_eq!(split(&e, 1.0, 3).0.is_empty(), false);
+        assert!(!split(&e, 1.0, 3).0.is_empty());
     }
 
     #[test]

@@ -262,6 +262,6 @@ mod tests {
             .map(|(r, &t)| cw[usize::from(t)] * (loose.prob(r) - f64::from(u8::from(t))))
             .sum();
         assert!(g.abs() < 1e-6, "{g}");
-        assert!(fit(&x, &vec![true; 200], 1.0).is_err());
+        assert!(fit(&x, &[true; 200], 1.0).is_err());
     }
 }
