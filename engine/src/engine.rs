@@ -204,6 +204,11 @@ impl Engine {
         self.gpu.adapter_description()
     }
 
+    /// Whether the model file carries a chat template (instruct models do).
+    pub fn has_chat_template(&self) -> bool {
+        self.template.is_some()
+    }
+
     /// Render a conversation with the model's chat template (generation prompt appended).
     pub fn render_chat(&self, messages: &[Message]) -> Result<String> {
         let t = self

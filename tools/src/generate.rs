@@ -14,10 +14,16 @@ pub struct Args {
     /// The prompt.
     #[arg(long)]
     pub prompt: String,
-    /// Wrap the prompt as a user message in the model's chat template.
+    /// Wrap the prompt as a user message in the model's chat template. This is the default when
+    /// the model has a template (instruct models answer a bare prompt poorly, often with an
+    /// empty line); with --chat, a model without one is an error.
     #[arg(long)]
     pub chat: bool,
-    /// Optional system message (with --chat).
+    /// Plain completion: feed the prompt as raw text (with the tokenizer's own BOS), not as a
+    /// chat message.
+    #[arg(long, conflicts_with_all = ["chat", "system", "parse_special"])]
+    pub raw: bool,
+    /// Optional system message (chat template only).
     #[arg(long)]
     pub system: Option<String>,
     /// With --chat: read special-token text in the prompt (e.g. `<|im_end|>`) as the special
@@ -79,7 +85,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         load_head(&mut engine, "--verifier", path, HeadKind::Verifier)?;
     }
     let engine = engine;
-    let prompt = if args.chat {
+    if args.chat && !engine.has_chat_template() {
+        anyhow::bail!("--chat: the model file has no chat template (use --raw for plain completion)");
+    }
+    let prompt = if !args.raw && engine.has_chat_template() {
         let mut msgs = Vec::new();
         if let Some(s) = &args.system {
             msgs.push(Message::new("system", s));

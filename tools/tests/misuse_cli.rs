@@ -378,3 +378,20 @@ fn chat_survives_bad_turns_and_offers_commands() {
     );
     std::fs::remove_file(&saved).ok();
 }
+
+#[test]
+fn generate_uses_the_chat_template_unless_raw() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["generate", path(tiny_model()), "--prompt", "hello", "--max-tokens", "6"];
+        args.extend_from_slice(extra);
+        let out = kestrel(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(run(&[]), run(&["--chat"]), "the template is the default");
+    assert_ne!(run(&[]), run(&["--raw"]), "--raw feeds the bare prompt");
+    one_line_error(
+        &["generate", path(tiny_model()), "--prompt", "x", "--raw", "--chat"],
+        &["--raw"],
+    );
+}
