@@ -411,7 +411,7 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\ntargets (issues #6 and #5; stated for the Qwen2.5-0.5B shape on lavapipe)"
+            "\ntargets (the project's decode, memory and LoRA targets; stated for the Qwen2.5-0.5B shape on lavapipe)"
         );
         for t in &self.targets {
             let mark = if t.met { "met" } else { "NOT met" };

@@ -1,4 +1,4 @@
-//! The performance targets of the bench issue (#6) and the LoRA issue (#5), checked against a
+//! The performance targets for decode speed and memory and for the LoRA overhead, checked against a
 //! report.
 //!
 //! They are stated for the Qwen2.5-0.5B shape on lavapipe with 2 cores; on other models or
