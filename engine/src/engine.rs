@@ -100,6 +100,8 @@ impl Engine {
                 "prefill_chunk must be > 0".into(),
             ));
         }
+        // Never past max_position_embeddings: besides the trained range, this is what makes the
+        // `dynamic` RoPE table exact (transformers rescales it only beyond that length).
         let max_context = options
             .max_context
             .unwrap_or(4096)

@@ -255,7 +255,7 @@ fn missing_unexpected_and_non_float_tensors_are_errors() {
 #[test]
 fn unsupported_configs_are_refused() {
     for (k, v) in [
-        ("rope_scaling", serde_json::json!({"type": "yarn"})),
+        ("rope_scaling", serde_json::json!({"type": "longrope"})),
         ("hidden_act", "gelu".into()),
         ("model_type", "mistral".into()),
     ] {
