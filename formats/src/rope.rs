@@ -191,6 +191,8 @@ impl RopeScaling {
                         let llama = if wavelen > low_wl { x / factor } else { x };
                         let smooth = ((1.0 / wavelen) * old as f32 - low) / span;
                         let smoothed = (1.0 - smooth) * llama / factor + smooth * llama;
+                        // transformers' `~(wavelen < high) * ~(wavelen > low)`, kept literally.
+                        #[allow(clippy::neg_cmp_op_on_partial_ord)]
                         let medium = !(wavelen < high_wl) && !(wavelen > low_wl);
                         if medium {
                             smoothed
