@@ -153,6 +153,8 @@ impl Engine {
         let template = ChatTemplate::from_kst(&file, &config, &tokenizer)?;
         let weights = ModelWeights::load(&gpu, &file, &config)?;
         let kernels = Kernels::new(&gpu)?;
+        // Never past max_position_embeddings: besides the trained range, this is what makes the
+        // `dynamic` RoPE table exact (transformers rescales it only beyond that length).
         let max_context = options
             .max_context
             .unwrap_or(4096)

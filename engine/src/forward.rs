@@ -122,6 +122,7 @@ pub(crate) struct State {
     ids: wgpu::Buffer,        // [t_max] u32
     positions: wgpu::Buffer,  // [t_max] u32
     inv_freq: wgpu::Buffer,   // [D/2] f32
+    rope_factor: f32,         // cos/sin scale of every rotation (HF attention_scaling)
     x: wgpu::Buffer,          // [t_max, hidden] residual stream
     xn: wgpu::Buffer,         // [t_max, hidden] normed
     qkv: wgpu::Buffer,        // [t_max, (H + 2·Hkv)·D]
@@ -153,15 +154,14 @@ impl State {
         let fx = |n: usize| f(n).max(kestrel_kernels::UNIFORM_X_BYTES);
         let qkv_w = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim;
         let d = c.head_dim;
-        // HF: inv_freq = 1 / theta^(arange(0, D, 2) / D), in f32.
-        let inv_freq: Vec<f32> = (0..d / 2)
-            .map(|i| 1.0 / (c.rope_theta as f32).powf((2 * i) as f32 / d as f32))
-            .collect();
+        // One table for every rotation, computed as transformers' ROPE_INIT_FUNCTIONS do.
+        let (inv_freq, rope_factor) = c.rope_tables();
         Ok(State {
             t_max,
             ids: gpu.zeros("ids", f(t_max))?,
             positions: gpu.zeros("positions", f(t_max))?,
             inv_freq: gpu.upload("inv_freq", bytemuck::cast_slice(&inv_freq))?,
+            rope_factor,
             x: gpu.zeros("x", fx(t_max * c.hidden_size))?,
             xn: gpu.zeros("xn", fx(t_max * c.hidden_size))?,
             qkv: gpu.zeros("qkv", f(t_max * qkv_w))?,
@@ -631,7 +631,8 @@ impl Engine {
                 k_cache: k_cache.into(),
                 v_cache: v_cache.into(),
             };
-            k.rope_kv.encode(rec, bufs, t, dims, layout, seg, true)?;
+            k.rope_kv
+                .encode(rec, bufs, t, dims, layout, seg, Some(st.rope_factor))?;
             prof.step(rec, "rope_kv_append")?;
             attend(rec, lkv)?; // attn: [T, H·D]
             prof.step(rec, "attention")?;

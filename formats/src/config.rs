@@ -9,12 +9,17 @@
 //! `num_attention_heads % num_key_value_heads == 0`, `head_dim` is even (RoPE rotates pairs),
 //! `rms_norm_eps > 0` and `rope_theta > 0` and both finite. [`ModelConfig::from_hf_config_json`]
 //! accepts `Qwen2ForCausalLM` / `model_type: qwen2` (QKV bias on) and `LlamaForCausalLM` /
-//! `model_type: llama` (no biases; `attention_bias`/`mlp_bias` true is refused), and refuses features the engine
-//! does not implement (`rope_scaling`, sliding-window attention, activations other than SiLU).
+//! `model_type: llama` (no biases), reads RoPE in both config forms (legacy `rope_theta` /
+//! `rope_scaling`, transformers ≥ 4.56 `rope_parameters`; [`crate::rope`]) and refuses, naming
+//! the key, every setting the engine does not compute: sliding-window attention
+//! (`use_sliding_window`, `layer_types`), `partial_rotary_factor` ≠ 1, `rope_interleaved`,
+//! `hidden_act` ≠ silu, `quantization_config`, Llama `attention_bias` / `mlp_bias`, Qwen2
+//! `mlp_bias`, unknown RoPE types and parameters. `formats/FORMAT.md` has the key table.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::rope::RopeScaling;
 use crate::FormatError;
 
 /// Which decoder-block flavour a model uses.
@@ -42,6 +47,10 @@ pub struct ModelConfig {
     pub max_position_embeddings: usize,
     pub rms_norm_eps: f64,
     pub rope_theta: f64,
+    /// RoPE variant ([`RopeScaling`]); absent from a header (all files written before it
+    /// existed, and every default-RoPE model) means `Default`.
+    #[serde(default, skip_serializing_if = "RopeScaling::is_default")]
+    pub rope_scaling: RopeScaling,
     pub tie_word_embeddings: bool,
     /// Whether q/k/v projections carry a bias (always true for Qwen2).
     pub attention_bias: bool,
@@ -98,6 +107,7 @@ impl ModelConfig {
                 "rope_theta must be finite and > 0".into(),
             ));
         }
+        self.rope_scaling.validate(self.head_dim)?;
         if self.arch == Arch::Qwen2 && !self.attention_bias {
             return Err(FormatError::BadConfig(
                 "qwen2 requires attention_bias = true".into(),
@@ -112,6 +122,12 @@ impl ModelConfig {
             }
         }
         Ok(())
+    }
+
+    /// The RoPE inverse-frequency table `[head_dim/2]` and attention factor (cos and sin are
+    /// scaled by it), computed as transformers does ([`RopeScaling::tables`]).
+    pub fn rope_tables(&self) -> (Vec<f32>, f32) {
+        self.rope_scaling.tables(self.rope_theta, self.head_dim)
     }
 
     /// q_proj output size: `num_attention_heads * head_dim`.
@@ -168,27 +184,59 @@ impl ModelConfig {
                     .ok_or_else(|| FormatError::BadConfig(format!("`{k}` is not a boolean"))),
             }
         };
-        if !matches!(obj.get("rope_scaling"), None | Some(Value::Null)) {
+        if opt_bool("use_sliding_window", false)? {
             return Err(FormatError::Unsupported(
-                "rope_scaling (only plain RoPE is implemented)".into(),
+                "use_sliding_window = true (sliding-window attention is not implemented)".into(),
             ));
         }
-        if opt_bool("use_sliding_window", false)? {
-            return Err(FormatError::Unsupported("use_sliding_window = true".into()));
-        }
-        if let Some(act) = obj.get("hidden_act").and_then(Value::as_str) {
-            if act != "silu" {
+        if let Some(types) = obj.get("layer_types").filter(|v| !v.is_null()) {
+            let list = types
+                .as_array()
+                .ok_or_else(|| FormatError::BadConfig("`layer_types` is not a list".into()))?;
+            if let Some(t) = list.iter().find(|t| t.as_str() != Some("full_attention")) {
                 return Err(FormatError::Unsupported(format!(
-                    "hidden_act `{act}` (only silu)"
+                    "layer_types contains {t} (only full_attention is implemented)"
                 )));
             }
         }
-        if arch == Arch::Llama
-            && (opt_bool("attention_bias", false)? || opt_bool("mlp_bias", false)?)
-        {
+        if opt_bool("rope_interleaved", false)? {
             return Err(FormatError::Unsupported(
-                "llama attention_bias / mlp_bias (o_proj and MLP biases are not implemented)"
-                    .into(),
+                "rope_interleaved = true (the engine rotates HF's half-split pairs)".into(),
+            ));
+        }
+        if let Some(p) = obj.get("partial_rotary_factor").filter(|v| !v.is_null()) {
+            if p.as_f64() != Some(1.0) {
+                return Err(FormatError::Unsupported(format!(
+                    "partial_rotary_factor = {p} (only full rotary dimensions are implemented)"
+                )));
+            }
+        }
+        match obj.get("hidden_act") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(a)) if a == "silu" => {}
+            Some(act) => {
+                return Err(FormatError::Unsupported(format!(
+                    "hidden_act = {act} (only silu is implemented)"
+                )))
+            }
+        }
+        if let Some(q) = obj.get("quantization_config").filter(|v| !v.is_null()) {
+            let method = q.get("quant_method").unwrap_or(&Value::Null);
+            return Err(FormatError::Unsupported(format!(
+                "quantization_config (quant_method = {method}): pre-quantized HF checkpoints are not \
+                 imported; convert the unquantized checkpoint or a GGUF"
+            )));
+        }
+        for k in ["attention_bias", "mlp_bias"] {
+            if arch == Arch::Llama && opt_bool(k, false)? {
+                return Err(FormatError::Unsupported(format!(
+                    "{k} = true for llama (o_proj and MLP biases are not implemented)"
+                )));
+            }
+        }
+        if arch == Arch::Qwen2 && opt_bool("mlp_bias", false)? {
+            return Err(FormatError::Unsupported(
+                "mlp_bias = true (MLP biases are not implemented)".into(),
             ));
         }
         let hidden_size = get_usize("hidden_size")?;
@@ -209,6 +257,8 @@ impl ModelConfig {
             }
             Some(_) => get_usize("head_dim")?,
         };
+        let max_position_embeddings = get_usize("max_position_embeddings")?;
+        let (rope_theta, rope_scaling) = hf_rope(obj, max_position_embeddings)?;
         let token_ids = |k: &str| -> Result<Vec<u32>, FormatError> {
             let bad = || FormatError::BadConfig(format!("`{k}` is not a token id or list of ids"));
             let one = |x: &Value| {
@@ -231,9 +281,10 @@ impl ModelConfig {
             num_attention_heads,
             num_key_value_heads,
             head_dim,
-            max_position_embeddings: get_usize("max_position_embeddings")?,
+            max_position_embeddings,
             rms_norm_eps: opt_f64("rms_norm_eps", 1e-6)?,
-            rope_theta: opt_f64("rope_theta", 10000.0)?,
+            rope_theta,
+            rope_scaling,
             tie_word_embeddings: opt_bool("tie_word_embeddings", false)?,
             attention_bias: arch == Arch::Qwen2,
             bos_token_id: token_ids("bos_token_id")?.first().copied(),
@@ -276,6 +327,76 @@ impl ModelConfig {
         if self.arch == Arch::Llama {
             v["attention_bias"] = self.attention_bias.into();
         }
+        if !self.rope_scaling.is_default() {
+            // The header's own form is HF's legacy `rope_scaling` dict (tagged by `rope_type`);
+            // `freq_factors` (from GGUF) has no transformers type and is refused by it.
+            v["rope_scaling"] = serde_json::to_value(&self.rope_scaling).unwrap_or(Value::Null);
+        }
         v
     }
+}
+
+/// RoPE of an HF config: `(theta, scaling)`. Mirrors transformers' `convert_rope_params_to_dict`:
+/// the parameter dict is the legacy `rope_scaling` when set, else `rope_parameters` (flat, or
+/// one dict per layer type: every declared type must carry the same settings, and only
+/// `full_attention` layers exist here); theta is the dict's `rope_theta`, else the top-level
+/// `rope_theta`, else 10000.
+fn hf_rope(
+    obj: &serde_json::Map<String, Value>,
+    max_position_embeddings: usize,
+) -> Result<(f64, RopeScaling), FormatError> {
+    let get = |k: &str| obj.get(k).filter(|v| !v.is_null());
+    let as_dict = |k: &str, v: &Value| {
+        v.as_object()
+            .cloned()
+            .ok_or_else(|| FormatError::BadConfig(format!("`{k}` is not an object")))
+    };
+    let empty = |v: &Value| v.as_object().is_some_and(|o| o.is_empty());
+    let (source, mut dict) = match (get("rope_scaling"), get("rope_parameters")) {
+        (Some(v), _) if !empty(v) => ("rope_scaling", as_dict("rope_scaling", v)?),
+        (_, Some(v)) => ("rope_parameters", as_dict("rope_parameters", v)?),
+        _ => ("rope_parameters", serde_json::Map::new()),
+    };
+    const LAYER_TYPES: [&str; 2] = ["full_attention", "sliding_attention"];
+    let nested: Vec<&String> = dict
+        .keys()
+        .filter(|k| LAYER_TYPES.contains(&k.as_str()))
+        .collect();
+    if !nested.is_empty() {
+        if let Some(k) = nested.iter().find(|k| k.as_str() != "full_attention") {
+            return Err(FormatError::Unsupported(format!(
+                "rope_parameters for `{k}` layers (sliding-window attention is not implemented)"
+            )));
+        }
+        if dict.len() != 1 {
+            return Err(FormatError::BadConfig(
+                "rope_parameters mixes per-layer-type dicts and flat keys".into(),
+            ));
+        }
+        dict = as_dict("rope_parameters.full_attention", &dict["full_attention"])?;
+    }
+    let num = |v: &Value, k: &str| {
+        v.as_f64()
+            .ok_or_else(|| FormatError::BadConfig(format!("`{k}` = {v} is not a number")))
+    };
+    let theta = match (
+        dict.get("rope_theta").filter(|v| !v.is_null()),
+        get("rope_theta"),
+    ) {
+        (Some(v), _) => num(v, "rope_parameters.rope_theta")?,
+        (None, Some(v)) => num(v, "rope_theta")?,
+        (None, None) => 10000.0,
+    };
+    let top_original = match get("original_max_position_embeddings") {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|x| usize::try_from(x).ok())
+                .ok_or_else(|| {
+                    FormatError::BadConfig(format!("original_max_position_embeddings = {v}"))
+                })?,
+        ),
+    };
+    let scaling = RopeScaling::from_hf_dict(source, &dict, max_position_embeddings, top_original)?;
+    Ok((theta, scaling))
 }

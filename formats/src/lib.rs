@@ -20,6 +20,7 @@ pub mod layout;
 pub mod options;
 pub mod peft;
 pub mod quant;
+pub mod rope;
 pub mod st;
 pub mod synth;
 
@@ -34,3 +35,4 @@ pub use kst::{remove_partial_files, Header, Kind, KstFile, KstWriter, QuantView,
 pub use options::{ConvertOptions, Progress, Scheme, WeightDType};
 pub use peft::convert_peft;
 pub use quant::{dequantize_w4, dequantize_w8, quantize_w4, quantize_w8, W4Matrix, W8Matrix};
+pub use rope::RopeScaling;

@@ -11,7 +11,14 @@
 //! and `.lora_B` `[M, R]`, f16. A (layer, module) pair may be absent (e.g. `layers_to_transform`);
 //! the engine treats an absent pair as no delta.
 //!
-//! Refused, each with an error naming the thing: `use_dora`, non-empty `modules_to_save`,
+//! `fan_in_fan_out` does not change the math here: PEFT sets it to false for `torch.nn.Linear`
+//! targets (every Qwen2/Llama projection), so the tensors keep the `[R, K]` / `[M, R]` layout.
+//! `layers_to_transform` (an index or a list) is honoured: LoRA exists only on those layers, so a
+//! tensor of another layer is refused (PEFT would silently drop it); `layers_pattern` must be
+//! absent, empty or `layers` (the decoder's `model.layers`). `lora_alpha / r` (or `/ sqrt(r)`)
+//! must be finite and within the f16 range.
+//!
+//! Refused, each with an error naming the thing: a missing or non-`LORA` `peft_type`, `use_dora`, non-empty `modules_to_save`,
 //! `bias` ≠ "none", `lora_bias`, `rank_pattern`/`alpha_pattern`, `layer_replication`,
 //! `trainable_token_indices`, `target_parameters`, a target outside
 //! {q,k,v,o,gate,up,down}_proj, a tensor key that is not a LoRA A/B of such a module, a layer
@@ -47,6 +54,8 @@ pub struct LoraConfig {
     pub use_rslora: bool,
     pub fan_in_fan_out: bool,
     pub target_modules: BTreeSet<String>,
+    /// `layers_to_transform`: the only layers PEFT puts LoRA on (`None`: all).
+    pub layers_to_transform: Option<BTreeSet<usize>>,
 }
 
 impl LoraConfig {
@@ -69,10 +78,10 @@ impl LoraConfig {
                 "adapter_config.json: {what}"
             )))
         };
-        if let Some(t) = get("peft_type").and_then(Value::as_str) {
-            if t != "LORA" {
-                return unsupported(format!("peft_type `{t}` (only LORA)"));
-            }
+        match get("peft_type") {
+            Some(Value::String(t)) if t == "LORA" => {}
+            Some(t) => return unsupported(format!("peft_type = {t} (only \"LORA\")")),
+            None => return unsupported("no peft_type (only \"LORA\" adapters are read)".into()),
         }
         if get("use_dora").and_then(Value::as_bool) == Some(true) {
             return unsupported("use_dora (DoRA) is not supported".into());
@@ -116,6 +125,43 @@ impl LoraConfig {
             .ok_or_else(|| {
                 FormatError::BadConfig("adapter_config.json: missing `lora_alpha`".into())
             })?;
+        let layers_to_transform = match get("layers_to_transform") {
+            None => None,
+            Some(Value::Array(a)) if a.is_empty() => None,
+            Some(Value::Array(a)) => Some(
+                a.iter()
+                    .map(|x| x.as_u64().and_then(|i| usize::try_from(i).ok()))
+                    .collect::<Option<BTreeSet<usize>>>()
+                    .ok_or_else(|| {
+                        FormatError::BadConfig(
+                            "adapter_config.json: layers_to_transform entries must be layer indices"
+                                .into(),
+                        )
+                    })?,
+            ),
+            Some(x) => Some(
+                x.as_u64()
+                    .and_then(|i| usize::try_from(i).ok())
+                    .map(|i| BTreeSet::from([i]))
+                    .ok_or_else(|| {
+                        FormatError::BadConfig(format!(
+                            "adapter_config.json: layers_to_transform = {x} is not a layer index"
+                        ))
+                    })?,
+            ),
+        };
+        // PEFT finds the layer index after `<pattern>.`; the decoder's list is `model.layers`.
+        match get("layers_pattern") {
+            None => {}
+            Some(Value::String(p)) if p.is_empty() || p == "layers" => {}
+            Some(Value::Array(a))
+                if a.iter().all(|p| p.as_str().is_some_and(|p| p == "layers")) => {}
+            Some(p) => {
+                return unsupported(format!(
+                    "layers_pattern = {p} (the decoder layers are `model.layers`)"
+                ))
+            }
+        }
         let target_modules: BTreeSet<String> = match get("target_modules") {
             Some(Value::String(s)) if s == "all-linear" => {
                 LORA_TARGETS.iter().map(|s| s.to_string()).collect()
@@ -151,7 +197,7 @@ impl LoraConfig {
                 "adapter_config.json: empty target_modules".into(),
             ));
         }
-        Ok(LoraConfig {
+        let cfg = LoraConfig {
             r,
             alpha,
             use_rslora: get("use_rslora").and_then(Value::as_bool).unwrap_or(false),
@@ -159,7 +205,15 @@ impl LoraConfig {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             target_modules,
-        })
+            layers_to_transform,
+        };
+        let scale = cfg.scale();
+        if !(scale.is_finite() && scale.abs() <= f64::from(f16::MAX.to_f32())) {
+            return Err(FormatError::BadConfig(format!(
+                "adapter_config.json: lora_alpha / r = {scale} is outside the f16 range"
+            )));
+        }
+        Ok(cfg)
     }
 }
 
@@ -227,6 +281,13 @@ pub fn convert_peft(
             return Err(FormatError::BadConfig(format!(
                 "adapter tensor `{key}`: `{proj}` is not in target_modules"
             )));
+        }
+        if let Some(allowed) = &lc.layers_to_transform {
+            if !allowed.contains(&layer) {
+                return Err(FormatError::BadConfig(format!(
+                    "adapter tensor `{key}`: layer {layer} is not in layers_to_transform {allowed:?}"
+                )));
+            }
         }
         if layer >= bcfg.num_hidden_layers {
             return Err(FormatError::BaseMismatch(format!(

@@ -36,6 +36,7 @@ pub fn preset(name: &str) -> Result<ModelConfig, FormatError> {
         max_position_embeddings: 32768,
         rms_norm_eps: 1e-6,
         rope_theta: 1_000_000.0,
+        rope_scaling: Default::default(),
         tie_word_embeddings: tied,
         attention_bias: true,
         bos_token_id: None,

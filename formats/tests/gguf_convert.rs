@@ -209,6 +209,8 @@ struct Tiny {
     drop: Option<&'static str>,
     /// Add a 1-D tensor with this name.
     extra: Option<&'static str>,
+    /// Extra metadata, keys after `{arch}.`.
+    meta: Vec<(&'static str, MetaValue<'static>)>,
 }
 
 fn tiny_llama(t: Tiny) -> GgufBuilder {
@@ -239,6 +241,9 @@ fn tiny_llama(t: Tiny) -> GgufBuilder {
             MetaValue::Array(vec![MetaValue::Str("a b"), MetaValue::Str("Ġ a")]),
         )
         .meta("tokenizer.ggml.eos_token_id", MetaValue::U32(1));
+    for (key, v) in &t.meta {
+        b.meta(&k(key), v.clone());
+    }
     let keep = |name: &str| t.drop != Some(name);
     let vec_t = |b: &mut GgufBuilder, name: &str, n: usize| {
         if keep(name) {
@@ -253,6 +258,10 @@ fn tiny_llama(t: Tiny) -> GgufBuilder {
                 b.tensor(name, &[k as u64, m as u64], GgmlType::F32, f32_bytes(&w));
             }
         };
+    // rope_freqs.weight first, as llama.cpp writes it: weights after it must still map 1:1.
+    if t.extra == Some("rope_freqs.weight") {
+        vec_t(&mut b, "rope_freqs.weight", D / 2);
+    }
     mat(&mut b, "token_embd.weight", VOCAB, H, None, 0.0);
     vec_t(&mut b, "blk.0.attn_norm.weight", H);
     mat(
@@ -276,7 +285,7 @@ fn tiny_llama(t: Tiny) -> GgufBuilder {
         None => mat(&mut b, "blk.0.ffn_down.weight", H, FFN, None, 0.0),
     }
     vec_t(&mut b, "output_norm.weight", H);
-    if let Some(name) = t.extra {
+    if let Some(name) = t.extra.filter(|n| *n != "rope_freqs.weight") {
         vec_t(&mut b, name, 4);
     }
     b
@@ -383,7 +392,7 @@ fn structural_errors() {
     let e = convert_err(
         "extra.gguf",
         Tiny {
-            extra: Some("rope_freqs.weight"),
+            extra: Some("blk.0.attn_q_norm.weight"),
             ..Tiny::default()
         },
     );
@@ -424,4 +433,146 @@ fn missing_input_is_an_io_error() {
         &mut |_, _| {},
     );
     assert!(matches!(r, Err(FormatError::Io { .. })));
+}
+
+fn convert_ok(name: &str, t: Tiny) -> KstFile {
+    convert(
+        &write(name, &tiny_llama(t)),
+        &tmp(&format!("{name}.kst")),
+        &f32_opts(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn rope_scaling_metadata_is_read() {
+    use kestrel_formats::RopeScaling;
+    let linear = convert_ok(
+        "linear.gguf",
+        Tiny {
+            meta: vec![
+                ("rope.scaling.type", MetaValue::Str("linear")),
+                ("rope.scaling.factor", MetaValue::F32(2.0)),
+            ],
+            ..Tiny::default()
+        },
+    );
+    assert_eq!(
+        linear.config().unwrap().rope_scaling,
+        RopeScaling::Linear { factor: 2.0 }
+    );
+    let yarn = convert_ok(
+        "yarn.gguf",
+        Tiny {
+            meta: vec![
+                ("rope.scaling.type", MetaValue::Str("yarn")),
+                ("rope.scaling.factor", MetaValue::F32(4.0)),
+                ("rope.scaling.original_context_length", MetaValue::U32(32)),
+            ],
+            ..Tiny::default()
+        },
+    );
+    assert_eq!(
+        yarn.config().unwrap().rope_scaling,
+        RopeScaling::Yarn {
+            factor: 4.0,
+            original_max_position_embeddings: 32,
+            attention_factor: 0.1 * 4f64.ln() + 1.0,
+            beta_fast: 32.0,
+            beta_slow: 1.0,
+            truncate: true,
+        }
+    );
+    // llama.cpp's rope_freqs.weight divisors: inv_freq = default / factor, pair by pair.
+    let freqs = convert_ok(
+        "freqs.gguf",
+        Tiny {
+            extra: Some("rope_freqs.weight"),
+            ..Tiny::default()
+        },
+    );
+    let c = freqs.config().unwrap();
+    assert_eq!(
+        c.rope_scaling,
+        RopeScaling::FreqFactors {
+            freq_factors: vec![1.0; D / 2]
+        }
+    );
+    assert!(freqs.tensor("rope_freqs.weight").is_err());
+    let plain = convert_ok("plain.gguf", Tiny::default());
+    for name in plain.tensor_names() {
+        assert_eq!(
+            freqs.tensor(name).unwrap().data,
+            plain.tensor(name).unwrap().data,
+            "{name}"
+        );
+    }
+    let (inv, a) = c.rope_tables();
+    assert_eq!(
+        (inv, a),
+        (kestrel_formats::rope::default_inv_freq(10000.0, D), 1.0)
+    );
+}
+
+#[test]
+fn rope_metadata_that_is_not_computed_is_refused_by_key() {
+    let cases: Vec<(Vec<(&'static str, MetaValue<'static>)>, &str)> = vec![
+        (
+            vec![("rope.scaling.type", MetaValue::Str("longrope"))],
+            "llama.rope.scaling.type",
+        ),
+        (
+            vec![
+                ("rope.scaling.type", MetaValue::Str("yarn")),
+                ("rope.scaling.factor", MetaValue::F32(4.0)),
+                ("rope.scaling.original_context_length", MetaValue::U32(32)),
+                ("rope.scaling.yarn_beta_fast", MetaValue::F32(16.0)),
+            ],
+            "llama.rope.scaling.yarn_beta_fast",
+        ),
+        (
+            vec![("rope.scaling.attn_factor", MetaValue::F32(0.5))],
+            "llama.rope.scaling.attn_factor",
+        ),
+        (
+            vec![("rope.scaling.type", MetaValue::Str("linear"))],
+            "llama.rope.scaling.factor",
+        ),
+        (
+            vec![("rope.dimension_count", MetaValue::U32(4))],
+            "llama.rope.dimension_count",
+        ),
+        (
+            vec![("attention.sliding_window", MetaValue::U32(64))],
+            "llama.attention.sliding_window",
+        ),
+    ];
+    for (i, (meta, key)) in cases.into_iter().enumerate() {
+        let e = convert_err(
+            &format!("refuse{i}.gguf"),
+            Tiny {
+                meta,
+                ..Tiny::default()
+            },
+        );
+        assert!(
+            matches!(e, GgufError::BadValue { key: ref k, .. } if k == key),
+            "{key}: {e}"
+        );
+    }
+    let e = convert_err(
+        "freqs_and_linear.gguf",
+        Tiny {
+            extra: Some("rope_freqs.weight"),
+            meta: vec![
+                ("rope.scaling.type", MetaValue::Str("linear")),
+                ("rope.scaling.factor", MetaValue::F32(2.0)),
+            ],
+            ..Tiny::default()
+        },
+    );
+    assert!(
+        matches!(e, GgufError::BadValue { key: ref k, .. } if k == "rope_freqs.weight"),
+        "{e}"
+    );
 }

@@ -255,7 +255,7 @@ fn missing_unexpected_and_non_float_tensors_are_errors() {
 #[test]
 fn unsupported_configs_are_refused() {
     for (k, v) in [
-        ("rope_scaling", serde_json::json!({"type": "yarn"})),
+        ("rope_scaling", serde_json::json!({"type": "longrope"})),
         ("hidden_act", "gelu".into()),
         ("model_type", "mistral".into()),
     ] {
@@ -273,4 +273,101 @@ fn unsupported_configs_are_refused() {
         kestrel_formats::ModelConfig::from_hf_config_json(&cfg.to_string()),
         Err(FormatError::BadConfig(_))
     ));
+}
+
+#[test]
+fn tied_lm_head_with_other_values_is_refused() {
+    let cfg = hf_config("qwen2", true);
+    // The same values as embed_tokens: accepted (and dropped).
+    let d = TempDir::new("hf-tied-same");
+    let mut ts = hf_tensors(&cfg, Dtype::F32);
+    let emb = ts
+        .iter()
+        .find(|t| t.0 == "model.embed_tokens.weight")
+        .unwrap()
+        .clone();
+    ts.push(("lm_head.weight".into(), emb.1, emb.2.clone(), emb.3.clone()));
+    write_hf_dir(d.path(), &cfg, &ts, 1);
+    convert_hf(
+        d.path(),
+        &d.join("o.kst"),
+        &ConvertOptions::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    expect_err(
+        |p| {
+            let mut ts = hf_tensors(&cfg, Dtype::F32);
+            let mut other = emb.3.clone();
+            other[5] += 1.0;
+            ts.push(("lm_head.weight".into(), emb.1, emb.2.clone(), other));
+            write_hf_dir(p, &cfg, &ts, 1);
+        },
+        |e| matches!(e, FormatError::Unsupported(m) if m.contains("tie_word_embeddings") && m.contains("lm_head.weight")),
+    );
+}
+
+#[test]
+fn head_dim_disagreeing_with_q_proj_names_head_dim() {
+    expect_err(
+        |p| {
+            let cfg = hf_config("llama", true);
+            let ts = hf_tensors(&cfg, Dtype::F32);
+            let mut cfg2 = cfg.clone();
+            cfg2["head_dim"] = 8.into();
+            write_hf_dir(p, &cfg2, &ts, 1);
+        },
+        |e| {
+            matches!(e, FormatError::ShapeMismatch { name, what, .. }
+            if name == "model.layers.0.self_attn.q_proj.weight" && what.contains("head_dim 8"))
+        },
+    );
+}
+
+#[test]
+fn non_finite_values_are_refused_in_every_tensor_kind() {
+    for (tensor, dtype, opts) in [
+        ("model.norm.weight", Dtype::F32, ConvertOptions::default()),
+        (
+            "model.layers.1.self_attn.k_proj.bias",
+            Dtype::F16,
+            ConvertOptions::default(),
+        ),
+        (
+            "model.layers.0.mlp.up_proj.weight",
+            Dtype::BF16,
+            ConvertOptions::default(),
+        ),
+        (
+            "model.layers.0.mlp.down_proj.weight",
+            Dtype::F32,
+            ConvertOptions {
+                dtype: WeightDType::F32,
+                ..Default::default()
+            },
+        ),
+        (
+            "model.embed_tokens.weight",
+            Dtype::F16,
+            ConvertOptions {
+                dtype: WeightDType::F16,
+                ..Default::default()
+            },
+        ),
+    ] {
+        for bad in [f32::NAN, f32::INFINITY] {
+            let d = TempDir::new("hf-nonfinite");
+            let cfg = hf_config("qwen2", true);
+            let mut ts = hf_tensors(&cfg, dtype);
+            ts.iter_mut().find(|t| t.0 == tensor).unwrap().3[3] = bad;
+            write_hf_dir(d.path(), &cfg, &ts, 1);
+            let out = d.join("o.kst");
+            let e = convert_hf(d.path(), &out, &opts, &mut |_, _| {}).unwrap_err();
+            assert!(
+                e.to_string().contains(tensor) && e.to_string().contains("non-finite"),
+                "{tensor} {bad}: {e}"
+            );
+            assert!(!out.exists());
+        }
+    }
 }

@@ -193,6 +193,71 @@ fn synthetic_bad_adapters_name_the_problem() {
     assert!(matches!(&e, FormatError::BadConfig(_)), "{e}");
 }
 
+/// The adapter `.kst`'s tensors (name → f16 bits) for comparing two conversions.
+fn adapter_tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let a = KstFile::open(path).unwrap();
+    let mut v: Vec<(String, Vec<u8>)> = a
+        .tensor_names()
+        .map(|n| (n.to_string(), a.tensor(n).unwrap().data.to_vec()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn peft_keys_are_honoured_or_refused_by_name() {
+    let d = TempDir::new("peft-keys");
+    let b = base(&d, "qwen2_tied_gqa");
+    let ok = json!({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj"], "bias": "none"});
+    let with = |k: &str, v: serde_json::Value| {
+        let mut c = ok.clone();
+        c[k] = v;
+        c
+    };
+    let run = |cfg: serde_json::Value, out: &str| {
+        let a = TempDir::new("peft-keys-dir");
+        write_adapter(a.path(), cfg, &[], false);
+        peft(a.path(), &b, &d.join(out)).map(|_| adapter_tensors(&d.join(out)))
+    };
+    let plain = run(ok.clone(), "plain.kst").unwrap();
+    // fan_in_fan_out: PEFT turns it off for torch.nn.Linear targets, so the math is unchanged.
+    assert_eq!(
+        run(with("fan_in_fan_out", true.into()), "ff.kst").unwrap(),
+        plain
+    );
+    // layers_to_transform covering every layer that has tensors: the same adapter.
+    assert_eq!(
+        run(with("layers_to_transform", json!([0, 1])), "l01.kst").unwrap(),
+        plain
+    );
+    assert_eq!(
+        run(with("layers_pattern", json!("layers")), "lp.kst").unwrap(),
+        plain
+    );
+    let refused: Vec<(serde_json::Value, &str)> = vec![
+        (
+            with("layers_to_transform", json!([0])),
+            "layers_to_transform",
+        ),
+        (with("layers_to_transform", json!(0)), "layers_to_transform"),
+        (with("layers_pattern", json!("h")), "layers_pattern"),
+        (with("rank_pattern", json!({"q_proj": 8})), "rank_pattern"),
+        (with("alpha_pattern", json!({"q_proj": 4})), "alpha_pattern"),
+        (with("modules_to_save", json!(["score"])), "modules_to_save"),
+        (with("bias", json!("lora_only")), "bias"),
+        (with("peft_type", json!("IA3")), "peft_type"),
+        (with("peft_type", serde_json::Value::Null), "peft_type"),
+        (with("lora_alpha", json!(1e9)), "lora_alpha / r"),
+    ];
+    for (cfg, named) in refused {
+        let e = run(cfg.clone(), "bad.kst").unwrap_err();
+        assert!(
+            e.to_string().contains(named),
+            "{cfg}: `{e}` does not name {named}"
+        );
+    }
+}
+
 #[test]
 fn fixture_heads_convert_and_bad_heads_are_refused() {
     let d = TempDir::new("head");

@@ -9,7 +9,9 @@ Contract:
   equal to transformers' `output_hidden_states[-1]`), computed in float32.
 - Expected output per case: `logits` = weight · pooled + bias ([C] floats, in the manifest), plus
   `softmax` (switcher) / `sigmoid` (verifier) and the argmax label; `pooled` [hidden] as `.npy`.
-- Cases: the model's reference `input_ids` and the adapter sequence's 8-token prompt.
+- Cases: the model's reference `input_ids` and the adapter sequence's 8-token prompt. The
+  switcher's random rows and bias are adjusted (`split_switcher`) so that `input_ids` is "chat"
+  and `adapter_prompt` is "reasoning", with the boundary midway between them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,21 @@ HEADS = {
 HEAD_SEED = 4242
 
 
+def split_switcher(
+    weight: torch.Tensor, bias: torch.Tensor, hiddens: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Make the random switcher route `input_ids` to chat and `adapter_prompt` to reasoning (the
+    tests need one prompt per mode): swap the rows if the pooled features order the cases the
+    other way, then put the decision boundary midway between them."""
+    d = {k: float((weight[1] - weight[0]).double() @ h.mean(dim=0).double()) for k, h in hiddens.items()}
+    if d["adapter_prompt"] < d["input_ids"]:
+        weight = weight.flip(0).contiguous()
+        d = {k: -v for k, v in d.items()}
+    gap = -(d["input_ids"] + d["adapter_prompt"]) / 2 - float(bias[1] - bias[0])
+    bias = bias + torch.tensor([-gap / 2, gap / 2], dtype=bias.dtype)
+    return weight, bias
+
+
 def gen_heads(model: PreTrainedModel, model_dir: Path, cases: dict[str, list[int]]) -> dict[str, Any]:
     hidden_size = model.config.hidden_size
     gen = torch.Generator().manual_seed(HEAD_SEED)
@@ -48,6 +65,8 @@ def gen_heads(model: PreTrainedModel, model_dir: Path, cases: dict[str, list[int
         c = len(meta["labels"])
         weight = torch.randn(c, hidden_size, generator=gen) * 0.5
         bias = torch.randn(c, generator=gen) * 0.5
+        if name == "switcher":
+            weight, bias = split_switcher(weight, bias, hiddens)
         save_file({"weight": weight.contiguous(), "bias": bias.contiguous()}, str(d / "head.safetensors"))
         (d / "head.json").write_text(json.dumps(meta, indent=2) + "\n")
         out_cases = {}

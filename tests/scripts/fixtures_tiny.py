@@ -9,6 +9,8 @@ Contract:
   ~ N(0, 0.1²), RMSNorm weights ~ U(0.6, 1.4): logits spread over several units, greedy decoding
   does not collapse onto one repeated token, and a missing norm, bias or transposition shows up.
   `spec.seed` is the base seed; the seed actually used is chosen by `fixtures_seed.pick_seed`.
+- `config.json` is the transformers-5 form (`rope_parameters`), except for the models in
+  `LEGACY_CONFIG`, rewritten into the pre-4.56 form (`to_legacy_config`).
 - `reference(model, ids, eos, pad)` runs transformers float32 eager attention and returns
   logits [T, V], the final normed hidden states [T, hidden] (captured at `model.norm`'s output,
   checked equal to `output_hidden_states[-1]`), a 16-token greedy continuation (stops early only if
@@ -66,11 +68,13 @@ class TinySpec:
 
 
 TINY_SPECS = [
-    TinySpec("qwen2_tied_gqa", "qwen2", 1001, 64, 2, 4, 2, 128, True, 10000.0, 1e-6),
+    TinySpec("qwen2_tied_gqa", "qwen2", 1001, 64, 2, 4, 2, 128, True, 1000000.0, 1e-6),
     TinySpec("qwen2_untied_1kv", "qwen2", 1002, 64, 2, 4, 1, 96, False, 10000.0, 1e-6),
     TinySpec("llama", "llama", 1003, 64, 2, 4, 2, 128, True, 100000.0, 1e-5),
 ]
 SPEC_BY_NAME = {s.name: s for s in TINY_SPECS}
+# Written in the legacy config form (top-level rope_theta), so the suite reads both forms.
+LEGACY_CONFIG = {"qwen2_untied_1kv"}
 MAX_POSITIONS = 256
 EMBED_STD = 1.0
 LINEAR_STD = 0.2
@@ -160,6 +164,22 @@ def write_hf_dir(spec: TinySpec, model: PreTrainedModel, tok: Tokenizer, out: Pa
     cfg = json.loads(cfg_path.read_text())
     cfg["chat_template"] = CHATML_TEMPLATE
     cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    if spec.name in LEGACY_CONFIG:
+        to_legacy_config(out / "config.json")
+
+
+def to_legacy_config(path: Path) -> None:
+    """Rewrite a transformers-5 `config.json` into the form transformers < 4.56 wrote (and most
+    hub checkpoints still have): top-level `rope_theta`, no `rope_parameters`, no `layer_types`.
+    Only for default RoPE (what those versions saved for these models)."""
+    cfg = json.loads(path.read_text())
+    rope = cfg.pop("rope_parameters")
+    if set(rope) != {"rope_theta", "rope_type"} or rope["rope_type"] != "default":
+        raise RuntimeError(f"legacy form only for default RoPE, got {rope}")
+    cfg["rope_theta"] = rope["rope_theta"]
+    cfg["rope_scaling"] = None
+    cfg.pop("layer_types", None)
+    path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
 def input_ids(tok: Tokenizer) -> list[int]:

@@ -69,6 +69,15 @@ fn render(args: &Args, f: &KstFile, s: &Value) -> anyhow::Result<String> {
             c.arch, c.vocab_size, c.hidden_size, c.intermediate_size, c.num_hidden_layers, c.num_attention_heads,
             c.num_key_value_heads, c.head_dim, c.rope_theta, c.rms_norm_eps, c.tie_word_embeddings, c.attention_bias
         )?;
+        if !c.rope_scaling.is_default() {
+            let (_, a) = c.rope_tables();
+            writeln!(
+                o,
+                "rope scaling: {} (attention factor {a}) {}",
+                c.rope_scaling.name(),
+                serde_json::to_string(&c.rope_scaling).unwrap_or_default()
+            )?;
+        }
     }
     if let Value::Object(meta) = &s["meta"] {
         for (k, v) in meta {

@@ -67,10 +67,10 @@ pub fn convert_gguf(
     w.set_meta("quantization", quant_meta(&g, opts));
     w.set_meta("source", source_meta(&g, input));
 
-    let total: u64 = g.tensors.iter().map(|t| t.n_bytes).sum();
+    let total: u64 = weight_tensors(&g).map(|t| t.n_bytes).sum();
     let mut done = 0;
     progress(done, total);
-    for (t, m) in g.tensors.iter().zip(&plan) {
+    for (t, m) in weight_tensors(&g).zip(&plan) {
         write_tensor(&mut w, &g, t, m, &cfg, opts)?;
         done += t.n_bytes;
         progress(done, total);
@@ -78,11 +78,17 @@ pub fn convert_gguf(
     w.finish()
 }
 
+/// The tensors that become `.kst` tensors, in file order: all but `rope_freqs.weight`, which
+/// the config reads into its RoPE scaling (config.rs).
+fn weight_tensors<'g, 'a>(g: &'g GgufFile<'a>) -> impl Iterator<Item = &'g TensorInfo<'a>> {
+    g.tensors.iter().filter(|t| t.name != "rope_freqs.weight")
+}
+
 /// Map every tensor and check names, shapes and completeness before writing anything.
 fn plan(g: &GgufFile<'_>, cfg: &ModelConfig) -> Result<Vec<Mapped>, GgufError> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(g.tensors.len());
-    for t in &g.tensors {
+    for t in weight_tensors(g) {
         let m = map_name(t.name, cfg)?;
         let expected: Vec<u64> = m.shape.iter().rev().map(|&d| d as u64).collect();
         if t.dims != expected {

@@ -137,7 +137,14 @@ pub fn convert_hf(
                 name: s.name.clone(),
                 found: shape.to_vec(),
                 expected: s.shape.clone(),
-                what: "config.json".into(),
+                what: if s.name.contains(".self_attn.") {
+                    format!(
+                        "config.json: head_dim {} × {} heads / {} kv heads",
+                        cfg.head_dim, cfg.num_attention_heads, cfg.num_key_value_heads
+                    )
+                } else {
+                    "config.json".into()
+                },
             });
         }
         if float_size(dtype).is_none() {
@@ -147,6 +154,22 @@ pub fn convert_hf(
             )));
         }
         total += f.bytes(&s.name)?.len() as u64;
+    }
+    if cfg.tie_word_embeddings && src.names().any(|n| n == "lm_head.weight") {
+        // A tied model computes logits with embed_tokens; a different lm_head would be dropped.
+        let same = |n: &str| -> Result<Vec<f32>, FormatError> {
+            let f = src.file_of(n)?;
+            let v = f.to_f32(n);
+            f.release(n);
+            v
+        };
+        if same("lm_head.weight")? != same("model.embed_tokens.weight")? {
+            return Err(FormatError::Unsupported(
+                "tie_word_embeddings = true but lm_head.weight differs from \
+                 model.embed_tokens.weight (set tie_word_embeddings = false to use it)"
+                    .into(),
+            ));
+        }
     }
     let mut extra: Vec<&str> = src
         .names()

@@ -18,6 +18,7 @@ pub(crate) fn tiny_config() -> ModelConfig {
         max_position_embeddings: 128,
         rms_norm_eps: 1e-6,
         rope_theta: 1e6,
+        rope_scaling: Default::default(),
         tie_word_embeddings: true,
         attention_bias: true,
         bos_token_id: None,

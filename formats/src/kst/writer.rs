@@ -213,6 +213,27 @@ impl KstWriter {
             (DType::W4, Some(m)) if Some(m.len() as u64) == want.scales => {}
             (_, Some(m)) => return Err(bad("mins", m.len(), want.scales.unwrap_or(0))),
         }
+        // Non-finite weights, norms, biases, scales or mins never reach a file: the model would
+        // silently produce NaN logits.
+        let float = match dtype {
+            DType::F32 => Some(Float::F32),
+            DType::F16 => Some(Float::F16),
+            DType::BF16 => Some(Float::BF16),
+            DType::W4 | DType::W8 => None,
+        };
+        let arrays = [
+            ("data", float.map(|f| (f, data))),
+            ("scales", scales.map(|s| (Float::F16, s))),
+            ("mins", mins.map(|m| (Float::F16, m))),
+        ];
+        for (what, arr) in arrays {
+            if let Some(i) = arr.and_then(|(f, bytes)| first_non_finite(f, bytes)) {
+                return Err(FormatError::bad_tensor(
+                    name,
+                    format!("non-finite value in {what} at element {i}"),
+                ));
+            }
+        }
         let data = self.write_region(data)?;
         let scales = scales.map(|s| self.write_region(s)).transpose()?;
         let mins = mins.map(|m| self.write_region(m)).transpose()?;
@@ -376,5 +397,27 @@ impl Drop for KstWriter {
         partials().retain(|p| p != &self.part);
         let _ = std::fs::remove_file(&self.part);
         let _ = std::fs::remove_file(with_suffix(&self.part, ".2"));
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Float {
+    F32,
+    F16,
+    BF16,
+}
+
+/// Index of the first NaN/±Inf element of little-endian `bytes` (exponent bits all ones).
+fn first_non_finite(f: Float, bytes: &[u8]) -> Option<usize> {
+    match f {
+        Float::F32 => bytes.chunks_exact(4).position(|b| {
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7f80_0000 == 0x7f80_0000
+        }),
+        Float::F16 => bytes
+            .chunks_exact(2)
+            .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 == 0x7c00),
+        Float::BF16 => bytes
+            .chunks_exact(2)
+            .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 == 0x7f80),
     }
 }

@@ -21,9 +21,15 @@ pub fn cos_sin(pos: u32, inv_freq: f32) -> (f32, f32) {
 
 /// Rotates one head `x: [D]` in place: `(x_i, x_{i+D/2}) ← (x_i c − x_{i+D/2} s, x_{i+D/2} c + x_i s)`.
 pub fn rope_head(x: &mut [f32], pos: u32, inv_freq: &[f32]) {
+    rope_head_scaled(x, pos, inv_freq, 1.0);
+}
+
+/// [`rope_head`] with `c` and `s` multiplied by `factor` first (HF's `attention_scaling`).
+pub fn rope_head_scaled(x: &mut [f32], pos: u32, inv_freq: &[f32], factor: f32) {
     let half = x.len() / 2;
     for i in 0..half {
         let (c, s) = cos_sin(pos, inv_freq[i]);
+        let (c, s) = (c * factor, s * factor);
         let (a, b) = (x[i], x[i + half]);
         x[i] = a * c - b * s;
         x[i + half] = b * c + a * s;

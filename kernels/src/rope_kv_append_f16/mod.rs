@@ -5,7 +5,9 @@
 //!   `crate::heads`), row t at position `positions[t]` (u32).
 //! - q heads are rotated in place in `qkv` (RoPE math: `rope_f32`); k heads are rotated and
 //!   stored as f16 into the K cache; v heads are stored as f16 into the V cache. The k columns
-//!   of `qkv` are left unrotated (attention reads k from the cache). With `rope = false` nothing
+//!   of `qkv` are left unrotated (attention reads k from the cache). `rope = Some(a)`: cos and
+//!   sin are multiplied by the attention factor `a` before rotating (HF's `attention_scaling`,
+//!   1 except for YaRN), so q·k scales by a². With `rope = None` nothing
 //!   is rotated and q is untouched: a plain KV append.
 //! - Cache: a segmented f16 array `[segments, Hkv, cap, D]` ([`KvSegment`]): row t goes to
 //!   segment `t / rows_per_segment`, slot `positions[t] − slot_bias`. The prefix cache
@@ -86,7 +88,8 @@ pub struct RopeKvAppendParams {
     /// v column.
     pub v_col: u32,
     /// 1 = rotate.
-    pub rope: u32,
+    /// 0: no rotation; else the factor cos and sin are scaled by.
+    pub rope: f32,
     /// Slots per segment.
     pub cap: u32,
     /// Rows per segment.
@@ -125,7 +128,8 @@ impl RopeKvAppend {
         Ok(Self { pipeline })
     }
 
-    /// Records the step for `rows` rows. `rope = false` makes it a plain KV append.
+    /// Records the step for `rows` rows. `rope = None` makes it a plain KV append; `Some(a)` rotates
+    /// with cos and sin scaled by `a` (> 0 and finite).
     #[allow(clippy::too_many_arguments)]
     pub fn encode(
         &self,
@@ -135,9 +139,12 @@ impl RopeKvAppend {
         dims: HeadDims,
         layout: QkvLayout,
         dest: KvSegment,
-        rope: bool,
+        rope: Option<f32>,
     ) -> Result<(), KernelError> {
         dims.check()?;
+        ensure(rope.is_none_or(|a| a.is_finite() && a > 0.0), || {
+            format!("rope_kv_append: attention factor {rope:?} must be finite and > 0")
+        })?;
         layout.check(dims)?;
         ensure(rows > 0, || "rope_kv_append: rows must be ≥ 1".into())?;
         ensure(dest.cap > 0 && dest.rows_per_segment > 0, || {
@@ -180,7 +187,7 @@ impl RopeKvAppend {
             q_col: layout.q_col,
             k_col: layout.k_col,
             v_col: layout.v_col,
-            rope: u32::from(rope),
+            rope: rope.unwrap_or(0.0),
             cap: dest.cap,
             rows_per_seg: dest.rows_per_segment,
             slot_bias: dest.slot_bias,

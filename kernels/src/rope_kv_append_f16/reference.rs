@@ -5,9 +5,10 @@ use half::f16;
 
 use super::KvSegment;
 use crate::heads::{HeadDims, QkvLayout};
-use crate::rope_f32::reference::rope_head;
+use crate::rope_f32::reference::rope_head_scaled;
 
-/// Applies the kernel to host copies: `qkv` (q rotated in place when `rope`), `k_cache` and
+/// Applies the kernel to host copies: `qkv` (q rotated in place when `rope` is `Some(factor)`,
+/// cos and sin scaled by the factor), `k_cache` and
 /// `v_cache` (f16, `[segments, Hkv, cap, D]`). Rows whose slot falls outside the segment are
 /// skipped, as on the GPU.
 #[allow(clippy::too_many_arguments)]
@@ -18,7 +19,7 @@ pub fn rope_kv_append(
     dims: HeadDims,
     layout: QkvLayout,
     dest: KvSegment,
-    rope: bool,
+    rope: Option<f32>,
     k_cache: &mut [f16],
     v_cache: &mut [f16],
 ) {
@@ -26,10 +27,10 @@ pub fn rope_kv_append(
     let stride = layout.stride as usize;
     for (t, &pos) in positions.iter().enumerate() {
         let row = t * stride;
-        if rope {
+        if let Some(f) = rope {
             for j in 0..h {
                 let s = row + layout.q_col as usize + j * d;
-                rope_head(&mut qkv[s..s + d], pos, inv_freq);
+                rope_head_scaled(&mut qkv[s..s + d], pos, inv_freq, f);
             }
         }
         let slot = pos.wrapping_sub(dest.slot_bias);
@@ -40,8 +41,8 @@ pub fn rope_kv_append(
         for hk in 0..hkv {
             let ks = row + layout.k_col as usize + hk * d;
             let mut k = qkv[ks..ks + d].to_vec();
-            if rope {
-                rope_head(&mut k, pos, inv_freq);
+            if let Some(f) = rope {
+                rope_head_scaled(&mut k, pos, inv_freq, f);
             }
             let vs = row + layout.v_col as usize + hk * d;
             let dst = ((seg * hkv + hk) * dest.cap as usize + slot as usize) * d;

@@ -12,7 +12,7 @@ struct Params {
     q_col: u32,
     k_col: u32,
     v_col: u32,
-    rope: u32,    // 0: no rotation (plain KV append; q untouched)
+    rope: f32,    // 0: no rotation (plain KV append; q untouched); else cos, sin are scaled by it
     cap: u32,     // slots per cache segment (P_max or S_max)
     rows_per_seg: u32,
     slot_bias: u32, // slot = positions[t] - slot_bias (0 for the prefix, P for suffixes)
@@ -45,11 +45,11 @@ fn rope_kv_append_f16(
     let pos = positions[t];
     if (j < p.h) {
         // q head j: rotate the pair (m, m + D/2) in place.
-        if (p.rope == 0u) {
+        if (p.rope == 0.0) {
             return;
         }
         let base = t * p.stride + p.q_col + j * p.d + m;
-        let cs = rope_cos_sin(pos, inv_freq[m]);
+        let cs = rope_cos_sin(pos, inv_freq[m]) * p.rope;
         let a = qkv[base];
         let b = qkv[base + half];
         qkv[base] = a * cs.x - b * cs.y;
@@ -67,16 +67,16 @@ fn rope_kv_append_f16(
     let e = 2u * m;
     let kb = t * p.stride + p.k_col + hk * p.d;
     var k = vec2<f32>(qkv[kb + e], qkv[kb + e + 1u]);
-    if (p.rope != 0u) {
+    if (p.rope != 0.0) {
         if (e < half) {
             let partner = vec2<f32>(qkv[kb + e + half], qkv[kb + e + half + 1u]);
-            let c0 = rope_cos_sin(pos, inv_freq[e]);
-            let c1 = rope_cos_sin(pos, inv_freq[e + 1u]);
+            let c0 = rope_cos_sin(pos, inv_freq[e]) * p.rope;
+            let c1 = rope_cos_sin(pos, inv_freq[e + 1u]) * p.rope;
             k = vec2<f32>(k.x * c0.x - partner.x * c0.y, k.y * c1.x - partner.y * c1.y);
         } else {
             let partner = vec2<f32>(qkv[kb + e - half], qkv[kb + e - half + 1u]);
-            let c0 = rope_cos_sin(pos, inv_freq[e - half]);
-            let c1 = rope_cos_sin(pos, inv_freq[e - half + 1u]);
+            let c0 = rope_cos_sin(pos, inv_freq[e - half]) * p.rope;
+            let c1 = rope_cos_sin(pos, inv_freq[e - half + 1u]) * p.rope;
             k = vec2<f32>(k.x * c0.x + partner.x * c0.y, k.y * c1.x + partner.y * c1.y);
         }
     }

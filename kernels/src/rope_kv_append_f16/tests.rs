@@ -16,7 +16,7 @@ struct Case {
     inv: Vec<f32>,
     dims: HeadDims,
     dest: KvSegment,
-    rope: bool,
+    rope: Option<f32>,
     cache_init: Vec<f16>,
 }
 
@@ -109,7 +109,7 @@ proptest! {
         g in prop::sample::select(vec![1u32, 2, 7]),
         d in prop::sample::select(vec![4u32, 64, 128]),
         past in 0u32..3000,
-        rope in any::<bool>(),
+        rope in prop::option::of(prop::sample::select(vec![1.0f32, 0.75, 1.1386])),
         seed in any::<u64>(),
     ) {
         let mut rng = Rng::new(seed);
@@ -154,7 +154,7 @@ proptest! {
             inv: inv_freq(10_000.0, d as usize),
             dims,
             dest: KvSegment::suffix(n_max, s_max, tokens, prefix_len),
-            rope: true,
+            rope: Some(1.0),
             cache_init: vec![f16::from_f32(0.5); (n_max * hkv * s_max * d) as usize],
         };
         check(&case)?;
@@ -178,7 +178,7 @@ fn out_of_segment_rows_are_skipped() {
             rows_per_segment: 1,
             slot_bias: 10,
         },
-        rope: true,
+        rope: Some(1.0),
         cache_init: vec![f16::from_f32(7.0); (3 * 4 * 8) as usize],
     };
     let (_, k, _) = run(&gpu, &case).unwrap();
@@ -207,7 +207,7 @@ fn bad_shapes_are_errors() {
         gqa_bad,
         QkvLayout::fused(gqa_bad),
         KvSegment::prefix(4, 1),
-        true,
+        Some(1.0),
     );
     assert!(matches!(r, Err(KernelError::Shape(_))));
     let dims = HeadDims {
@@ -223,7 +223,7 @@ fn bad_shapes_are_errors() {
         dims,
         QkvLayout::fused(dims),
         KvSegment::prefix(1000, 1),
-        true,
+        Some(1.0),
     );
     assert!(matches!(r, Err(KernelError::Shape(_))));
 }
