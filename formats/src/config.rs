@@ -58,6 +58,67 @@ pub struct ModelConfig {
     pub eos_token_ids: Vec<u32>,
 }
 
+/// Every top-level `config.json` key the HF importer knows: honoured, refused when set to what
+/// the engine does not compute, or known not to change the math (formats/FORMAT.md's table).
+pub const KNOWN_HF_CONFIG_KEYS: &[&str] = &[
+    "architectures",
+    "model_type",
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "max_position_embeddings",
+    "num_key_value_heads",
+    "head_dim",
+    "rms_norm_eps",
+    "rope_theta",
+    "rope_scaling",
+    "rope_parameters",
+    "original_max_position_embeddings",
+    "partial_rotary_factor",
+    "rope_interleaved",
+    "use_sliding_window",
+    "layer_types",
+    "sliding_window",
+    "max_window_layers",
+    "hidden_act",
+    "attention_bias",
+    "mlp_bias",
+    "tie_word_embeddings",
+    "quantization_config",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "torch_dtype",
+    "dtype",
+    "use_cache",
+    "initializer_range",
+    "attention_dropout",
+    "pretraining_tp",
+    "is_llama_config",
+    "transformers.js_config",
+    "transformers_version",
+    "tokenizer_class",
+    "_name_or_path",
+];
+
+/// The top-level keys of a `config.json` that [`KNOWN_HF_CONFIG_KEYS`] does not list, sorted.
+/// The importer assumes they do not change the math; `kestrel convert` names them, so a key that
+/// does is never passed over in silence.
+pub fn unrecognised_hf_config_keys(json: &str) -> Vec<String> {
+    let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(json) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<String> = obj
+        .keys()
+        .filter(|k| !KNOWN_HF_CONFIG_KEYS.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
 impl ModelConfig {
     /// Check internal consistency (see the module docs for the exact rules).
     pub fn validate(&self) -> Result<(), FormatError> {

@@ -355,3 +355,23 @@ fn every_key_that_is_not_computed_is_refused_by_name() {
         eprintln!("{key} = {value}: {msg}");
     }
 }
+
+#[test]
+fn real_checkpoint_configs_hold_only_known_keys_and_others_are_named() {
+    let real = read_json(&rope_fixtures().join("real_configs.json"));
+    let real = real.as_object().expect("an object of configs");
+    assert!(real.len() >= 8);
+    for (name, case) in real {
+        let text = case["config"].to_string();
+        assert_eq!(
+            kestrel_formats::config::unrecognised_hf_config_keys(&text),
+            Vec::<String>::new(),
+            "{name}"
+        );
+    }
+    let odd = r#"{"model_type": "qwen2", "zeta_scale": 2, "alpha_mix": true, "vocab_size": 3}"#;
+    assert_eq!(
+        kestrel_formats::config::unrecognised_hf_config_keys(odd),
+        ["alpha_mix", "zeta_scale"]
+    );
+}

@@ -161,8 +161,14 @@ fn fit(
                 args.max_tokens
             );
         }
+        // Whole turns slide out (a user message and its answer), so the conversation still
+        // opens with a user message.
         candidate.remove(keep);
         dropped += 1;
+        if candidate.len() > keep + 1 && candidate[keep].role == "assistant" {
+            candidate.remove(keep);
+            dropped += 1;
+        }
     }
 }
 

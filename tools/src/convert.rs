@@ -119,7 +119,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         InputKind::Gguf => {
             kestrel_formats::gguf::convert_gguf(&args.input, &args.output, &opts, &mut cb)
         }
-        InputKind::Hf => kestrel_formats::convert_hf(&args.input, &args.output, &opts, &mut cb),
+        InputKind::Hf => {
+            note_unrecognised_keys(&args.input.join("config.json"));
+            kestrel_formats::convert_hf(&args.input, &args.output, &opts, &mut cb)
+        }
         InputKind::Peft => {
             kestrel_formats::convert_peft(&args.input, &base()?, &args.output, &mut cb)
         }
@@ -144,4 +147,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         t0.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Names the `config.json` keys the importer does not know (it assumes they do not change the
+/// math) on stderr, so that a key that does is never passed over in silence.
+fn note_unrecognised_keys(config: &std::path::Path) {
+    let Ok(text) = std::fs::read_to_string(config) else {
+        return; // the importer reports a missing or unreadable config itself
+    };
+    let keys = kestrel_formats::config::unrecognised_hf_config_keys(&text);
+    if !keys.is_empty() {
+        eprintln!(
+            "note: config.json keys this importer does not know (assumed not to change the \
+             math; see formats/FORMAT.md): {}",
+            keys.join(", ")
+        );
+    }
 }

@@ -372,6 +372,7 @@ fn chat_survives_bad_turns_and_offers_commands() {
     let msgs = json["messages"].as_array().expect("messages");
     assert!(!msgs.is_empty() && msgs.len() % 2 == 0, "{msgs:?}");
     assert_eq!(msgs.last().expect("a message")["role"], "assistant");
+    assert_eq!(msgs[0]["role"], "user", "whole turns slide out: {msgs:?}");
     assert!(
         msgs.iter().all(|m| m["content"] != "hello"),
         "the oldest turn slid out"
