@@ -54,33 +54,16 @@ fn user_text_cannot_forge_chat_turns() {
 
 #[test]
 fn max_tokens_that_would_wrap_is_a_context_error() {
-    let out = kestrel(&[
-        "generate",
-        path(tiny_model()),
-        "--prompt",
-        "hello",
-        "--max-tokens",
-        &usize::MAX.to_string(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("prompt + max tokens"), "{err}");
-    assert!(out.stdout.is_empty(), "nothing was generated");
+    let max = usize::MAX.to_string();
+    let model = path(tiny_model());
+    let args = ["generate", model, "--prompt", "hello", "--max-tokens", &max];
+    one_line_error(&args, &["prompt + max tokens"]);
 }
 
 #[test]
 fn zero_paths_is_refused() {
-    let out = kestrel(&[
-        "generate",
-        path(tiny_model()),
-        "--prompt",
-        "hello",
-        "--paths",
-        "0",
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("--paths must be in 1..="), "{err}");
+    let args = ["generate", path(tiny_model()), "--prompt", "hello", "--paths", "0"];
+    one_line_error(&args, &["--paths must be in 1..="]);
 }
 
 /// Runs `kestrel <args>` with stdout a pipe whose reader is already gone.
