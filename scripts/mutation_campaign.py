@@ -14,7 +14,10 @@ classified as:
   other      any other exit code (clap's 2, ...)
 
 and separately flagged when its peak RSS (ru_maxrss from wait4, or the watchdog's kill) exceeds
-2 x the input's real size (the bytes it holds, sparse holes included) + 300 MB.
+2 x the input's real size (the bytes its files hold, sparse holes excluded) + 300 MB. Peak RssAnon
+(allocated memory, sampled every 10 ms from /proc) is judged against the same limit: RSS over it
+with RssAnon under it is file pages mapped from a file that claims that much (a sparse hole read
+through mmap), not memory allocated before validation.
 
 Parsers and the command each drives:
   kst        kestrel inspect --verify FILE        (model, adapter and head .kst)
@@ -53,6 +56,7 @@ FIX = REPO / "tests" / "fixtures"
 TINY = FIX / "tiny" / "qwen2_tied_gqa"
 SMOL = Path.home() / ".cache" / "kestrel" / "assets" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 MB = 1 << 20
+TIME = "/usr/bin/time"
 WATCHDOG_RSS = 6 << 30  # kill a case past 6 GiB so a runaway cannot take the machine down
 
 U64 = [0, 1, 2**16, 2**24, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**40, 2**62, 2**63 - 1, 2**63,
@@ -401,24 +405,32 @@ def mutate_kst(rng, b):
 # ---------------------------------------------------------------- running a case
 
 def real_size(path):
+    """Bytes a file really holds: its length, less the holes of a sparse file."""
     p = Path(path)
-    if p.is_dir():
+    if p.is_dir() and not p.is_symlink():
         return sum(real_size(c) for c in p.iterdir())
     try:
-        return p.stat().st_size
+        st = p.stat()
     except OSError:
         return 0
+    if not p.is_file():
+        return 0
+    return min(st.st_size, st.st_blocks * 512)
 
 
 def vm_rss(pid):
+    """(VmRSS, RssAnon) of a live process in bytes; RssAnon is the allocated (not file-mapped) part."""
+    rss = anon = 0
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
+                    rss = int(line.split()[1]) * 1024
+                elif line.startswith("RssAnon:"):
+                    anon = int(line.split()[1]) * 1024
     except OSError:
         pass
-    return 0
+    return rss, anon
 
 
 def fifo_reader(path, stop):
@@ -433,9 +445,22 @@ def fifo_reader(path, stop):
     os.close(fd)
 
 
+def child_pid(pid):
+    """The command /usr/bin/time runs (its only child), once it has started."""
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return int(kids[0]) if kids else None
+    except (OSError, ValueError):
+        return None
+
+
 def run_case(argv, cwd, timeout, stdin_bytes=None):
+    """Runs one case under /usr/bin/time, whose %M is the command's own peak RSS: this process's
+    wait4 ru_maxrss would include the Python parent's RSS, which Linux carries over the exec."""
     stdin = subprocess.PIPE if stdin_bytes is not None else subprocess.DEVNULL
     err_path = Path(cwd) / ".stderr"
+    time_path = Path(cwd) / ".time"
+    argv = [TIME, "-f", "%M", "-o", str(time_path), *argv]
     with open(err_path, "wb") as err:
         t0 = time.time()
         p = subprocess.Popen(argv, cwd=cwd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err,
@@ -448,7 +473,7 @@ def run_case(argv, cwd, timeout, stdin_bytes=None):
                 except OSError:
                     pass
             threading.Thread(target=feed, daemon=True).start()
-        status, ru, killed = None, None, None
+        status, ru, killed, anon_peak = None, None, None, 0
         while True:
             pid, st, r = os.wait4(p.pid, os.WNOHANG)
             if pid:
@@ -456,8 +481,12 @@ def run_case(argv, cwd, timeout, stdin_bytes=None):
                 break
             if time.time() - t0 > timeout:
                 killed = "hang"
-            elif vm_rss(p.pid) > WATCHDOG_RSS:
-                killed = "rss"
+            else:
+                kid = child_pid(p.pid)
+                rss_now, anon_now = vm_rss(kid) if kid else (0, 0)
+                anon_peak = max(anon_peak, anon_now)
+                if rss_now > WATCHDOG_RSS:
+                    killed = "rss"
             if killed:
                 os.killpg(p.pid, signal.SIGKILL)
                 _, status, ru = os.wait4(p.pid, 0)
@@ -467,12 +496,25 @@ def run_case(argv, cwd, timeout, stdin_bytes=None):
         wall = time.time() - t0
     stderr = err_path.read_bytes()
     err_path.unlink()
-    return status, ru.ru_maxrss * 1024, killed, stderr, wall
+    # GNU time: "Command terminated by signal N" / "Command exited with non-zero status N" lines,
+    # then %M in KiB; it exits with the command's status (or 128 + N after a signal).
+    lines = time_path.read_text().splitlines() if time_path.exists() else []
+    time_path.unlink(missing_ok=True)
+    rss = int(lines[-1]) * 1024 if lines and lines[-1].strip().isdigit() else ru.ru_maxrss * 1024
+    if not killed:
+        for ln in lines:
+            if ln.startswith("Command terminated by signal"):
+                sig = int(ln.split()[-1])
+                status = sig  # a WIFSIGNALED status word for that signal
+    return status, rss, anon_peak, killed, stderr, wall
 
 
 def classify(status, stderr, killed):
     text = stderr.decode("utf-8", "replace")
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    # Lines as a terminal sees them: a raw \r or escape sequence also breaks the one-line promise.
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    if "\r" in text or "\x1b" in text:
+        lines.append("(control characters)")
     if killed == "hang":
         return "hang"
     if killed == "rss":
@@ -504,7 +546,10 @@ def write_sparse(path, data, sparse_len):
     with open(path, "wb") as f:
         f.write(data)
         if sparse_len and sparse_len > len(data):
-            f.truncate(sparse_len)
+            try:
+                f.truncate(min(sparse_len, 1 << 42))
+            except OSError:  # past the file system's largest file: the longest it allows
+                f.truncate(1 << 40)
 
 
 def setup_seeds(ctx):
@@ -818,13 +863,14 @@ def main():
         stop = threading.Event()
         if parser == "cli" and "fifo" in argv and argv[1] in ("logits",):
             threading.Thread(target=fifo_reader, args=(d / "fifo", stop), daemon=True).start()
-        status, rss, killed, stderr, wall = run_case(argv, d, timeout, stdin)
+        status, rss, anon, killed, stderr, wall = run_case(argv, d, timeout, stdin)
         stop.set()
         outcome = classify(status, stderr, killed)
         limit = 2 * inputs + 300 * MB
         rss_bad = rss > limit or killed == "rss"
-        rec = {"parser": parser, "index": i, "desc": desc, "outcome": outcome, "rss_mb": rss / MB,
-               "input_mb": inputs / MB, "rss_violation": rss_bad, "wall_s": round(wall, 3),
+        anon_bad = anon > limit or killed == "rss"
+        rec = {"parser": parser, "index": i, "desc": desc, "outcome": outcome, "rss_mb": rss / MB, "anon_peak_mb": round(anon / MB, 1),
+               "input_mb": inputs / MB, "rss_violation": rss_bad, "anon_violation": anon_bad, "wall_s": round(wall, 3),
                "stderr": stderr.decode("utf-8", "replace")[-600:]}
         log.write(json.dumps(rec) + "\n")
         log.flush()
@@ -845,11 +891,14 @@ def main():
     summary = {}
     for r in results:
         s = summary.setdefault(r["parser"], {"cases": 0, "outcomes": {}, "max_rss_mb": 0.0,
-                                             "rss_violations": 0})
+                                             "max_anon_mb": 0.0, "rss_violations": 0,
+                                             "anon_violations": 0})
         s["cases"] += 1
         s["outcomes"][r["outcome"]] = s["outcomes"].get(r["outcome"], 0) + 1
         s["max_rss_mb"] = round(max(s["max_rss_mb"], r["rss_mb"]), 1)
         s["rss_violations"] += r["rss_violation"]
+        s["max_anon_mb"] = round(max(s["max_anon_mb"], r["anon_peak_mb"]), 1)
+        s["anon_violations"] += r["anon_violation"]
     doc = {"seed": args.seed, "kestrel": args.kestrel, "per_parser": args.per_parser,
            "gen_cases": args.gen_cases, "seconds_per_case": args.seconds_per_case,
            "total_cases": len(results), "wall_s": round(time.time() - t_start), "parsers": summary}
@@ -859,12 +908,13 @@ def main():
     else:
         cols = ["clean", "accepted", "panic", "crash", "hang", "multiline"]
         print(f"{'parser':10} {'cases':>6} " + " ".join(f"{c:>9}" for c in cols)
-              + f" {'other':>6} {'RSS max MB':>10} {'RSS viol':>8}")
+              + f" {'other':>6} {'RSS max MB':>10} {'RSS viol':>8} {'anon MB':>8} {'anon viol':>9}")
         for p, s in summary.items():
             o = s["outcomes"]
             other = sum(v for k, v in o.items() if k not in cols)
             print(f"{p:10} {s['cases']:6} " + " ".join(f"{o.get(c, 0):9}" for c in cols)
-                  + f" {other:6} {s['max_rss_mb']:10.1f} {s['rss_violations']:8}")
+                  + f" {other:6} {s['max_rss_mb']:10.1f} {s['rss_violations']:8}"
+                  + f" {s['max_anon_mb']:8.1f} {s['anon_violations']:9}")
     bad = any(r["outcome"] not in ("clean", "accepted") or r["rss_violation"] for r in results)
     return 1 if bad else 0
 
