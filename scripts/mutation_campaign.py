@@ -878,8 +878,10 @@ def main():
         if outcome not in ("clean", "accepted") or rss_bad:
             keep = out / "findings" / f"{parser}-{i}"
             shutil.rmtree(keep, ignore_errors=True)
+            # FIFOs and large (sparse) inputs stay behind: --only PARSER:INDEX remakes them.
             shutil.copytree(d, keep, symlinks=True, ignore=lambda s, names: [
-                x for x in names if (Path(s) / x).is_fifo()])
+                x for x in names if (Path(s) / x).is_fifo()
+                or ((Path(s) / x).is_file() and (Path(s) / x).stat().st_size > 64 * MB)])
             (keep / "argv.json").write_text(json.dumps(
                 [a if isinstance(a, str) else a.decode("latin-1") for a in argv]))
             print(f"[{parser}:{i}] {outcome}{' RSS' if rss_bad else ''} {rss / MB:.0f} MB: {desc}\n"
