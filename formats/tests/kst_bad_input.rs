@@ -260,3 +260,19 @@ fn config_is_validated_on_open() {
     });
     assert!(matches!(r, Err(FormatError::BadConfig(_))));
 }
+
+#[test]
+fn a_directory_or_device_is_named_not_enodev() {
+    let d = TempDir::new("kst-dir");
+    let err = KstFile::open(d.path())
+        .err()
+        .expect("a directory is refused");
+    assert!(
+        matches!(err, FormatError::Io { .. }) && err.to_string().contains("is a directory"),
+        "{err}"
+    );
+    let err = KstFile::open(std::path::Path::new("/dev/null"))
+        .err()
+        .expect("a device is refused");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+}

@@ -126,19 +126,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let gpu = engine.gpu().clone();
     let longest = args.prompt_tokens.iter().copied().max().unwrap_or(1);
     let gen_most = args.gen_tokens.max(LORA_PAIR_TOKENS);
-    if longest + gen_most > engine.max_context() {
+    // Checked: a length near usize::MAX would wrap past the check and reach the allocator.
+    if longest
+        .checked_add(gen_most)
+        .is_none_or(|n| n > engine.max_context())
+    {
         bail!(
             "prompt {longest} + {gen_most} generated tokens exceed the context window of {}",
             engine.max_context()
         );
     }
     let is_cpu = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
-    let units = 1
-        + args.repeat * (args.prompt_tokens.len() + 1 + 2 * usize::from(lora.is_some()))
-        + 2 * args.lora_rounds * usize::from(lora.is_some())
-        + (args.repeat + 1) * ns.len()
-        + 1
-        + usize::from(is_cpu);
+    // The progress bar's length only; saturating, so huge --repeat or --lora-rounds cannot wrap.
+    let units = [
+        args.repeat
+            .saturating_mul(args.prompt_tokens.len() + 1 + 2 * usize::from(lora.is_some())),
+        args.lora_rounds
+            .saturating_mul(2 * usize::from(lora.is_some())),
+        args.repeat.saturating_add(1).saturating_mul(ns.len()),
+        2 + usize::from(is_cpu),
+    ]
+    .into_iter()
+    .fold(0usize, usize::saturating_add);
     let bar = ProgressBar::new(units as u64);
     bar.set_style(
         ProgressStyle::with_template("bench [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")

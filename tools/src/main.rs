@@ -113,27 +113,43 @@ fn one_line(e: &anyhow::Error) -> String {
         }
         msg.push_str(&cause);
     }
-    msg.replace('\n', " ")
+    printable(&msg.replace('\n', " "))
+}
+
+/// Control characters (a `\r`, an escape sequence) from a path or an argument would break the
+/// one-line promise on a terminal or rewrite it: print them escaped.
+fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A command-line usage error as one line (exit 1); help and version requests print as clap
 /// renders them (exit 0).
 fn usage_error(e: clap::Error) -> ! {
     use clap::error::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         let _ = e.print();
-        std::process::exit(
-            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                1
-            } else {
-                0
-            },
+        std::process::exit(0);
+    }
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // A bare `kestrel` is a usage error too: one line that names the commands.
+        use clap::CommandFactory;
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        eprintln!(
+            "error: no command given (one of: {}); see `kestrel --help`",
+            names.join(", ")
         );
+        std::process::exit(1);
     }
     // clap's message is several lines (the error, a list, a tip, the usage): keep what comes
     // before the usage, as one line.
@@ -151,6 +167,6 @@ fn usage_error(e: clap::Error) -> ! {
     } else {
         text
     };
-    eprintln!("error: {text}; see `kestrel --help`");
+    eprintln!("error: {}; see `kestrel --help`", printable(text));
     std::process::exit(1);
 }

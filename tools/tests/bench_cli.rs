@@ -294,6 +294,9 @@ fn bad_flags_are_errors_not_panics() {
         &["--prompt-tokens", "0"],
         &["--paths", "17"],
         &["--prompt-tokens", "100000"],
+        // usize::MAX once wrapped the context check and panicked allocating the prompt.
+        &["--prompt-tokens", "18446744073709551615"],
+        &["--prompt-tokens", "8,18446744073709551615"],
     ] {
         let out = bench(args);
         let stderr = String::from_utf8_lossy(&out.stderr);

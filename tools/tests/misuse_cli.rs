@@ -158,6 +158,23 @@ fn errors_teach_and_say_each_cause_once() {
         ],
         &["temperature must be finite and >= 0"],
     );
+    // A bare `kestrel` names the commands on one line, like any other usage error.
+    one_line_error(
+        &[],
+        &["no command given", "convert", "generate", "kestrel --help"],
+    );
+    // Control characters from an argument come back escaped, never as a raw `\r` or escape.
+    let err = one_line_error(
+        &[
+            "tokenize",
+            path(tiny_model()),
+            "--chat",
+            "--text",
+            "--x\ry\u{1b}[2J",
+        ],
+        &["\\r"],
+    );
+    assert!(!err.contains('\r') && !err.contains('\u{1b}'), "{err:?}");
     let help = kestrel(&["generate", "--help"]);
     assert_eq!(help.status.code(), Some(0));
     std::fs::remove_dir_all(&dir).ok();

@@ -112,6 +112,19 @@ impl KstFile {
     /// Memory-map and validate a `.kst` file.
     pub fn open(path: &Path) -> Result<Self, FormatError> {
         let file = std::fs::File::open(path).map_err(|e| FormatError::io(path, e))?;
+        // A directory or device cannot be mapped; say what it is rather than mmap's ENODEV.
+        let meta = file.metadata().map_err(|e| FormatError::io(path, e))?;
+        if !meta.is_file() {
+            let what = if meta.is_dir() {
+                "is a directory, not a .kst file"
+            } else {
+                "is not a regular file"
+            };
+            return Err(FormatError::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, what),
+            ));
+        }
         // SAFETY: the map is read-only; Kestrel never writes to a file it has open, and a file
         // changed underneath by another process can at worst yield wrong bytes (which the
         // checksums catch), not memory unsafety in this crate's own bounds-checked slicing.
