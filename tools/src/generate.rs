@@ -86,7 +86,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let engine = engine;
     if args.chat && !engine.has_chat_template() {
-        anyhow::bail!("--chat: the model file has no chat template (use --raw for plain completion)");
+        anyhow::bail!(
+            "--chat: the model file has no chat template (use --raw for plain completion)"
+        );
     }
     let prompt = if !args.raw && engine.has_chat_template() {
         let mut msgs = Vec::new();

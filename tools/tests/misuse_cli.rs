@@ -62,7 +62,14 @@ fn max_tokens_that_would_wrap_is_a_context_error() {
 
 #[test]
 fn zero_paths_is_refused() {
-    let args = ["generate", path(tiny_model()), "--prompt", "hello", "--paths", "0"];
+    let args = [
+        "generate",
+        path(tiny_model()),
+        "--prompt",
+        "hello",
+        "--paths",
+        "0",
+    ];
     one_line_error(&args, &["--paths must be in 1..="]);
 }
 
@@ -383,16 +390,34 @@ fn chat_survives_bad_turns_and_offers_commands() {
 #[test]
 fn generate_uses_the_chat_template_unless_raw() {
     let run = |extra: &[&str]| {
-        let mut args = vec!["generate", path(tiny_model()), "--prompt", "hello", "--max-tokens", "6"];
+        let mut args = vec![
+            "generate",
+            path(tiny_model()),
+            "--prompt",
+            "hello",
+            "--max-tokens",
+            "6",
+        ];
         args.extend_from_slice(extra);
         let out = kestrel(&args);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert_eq!(run(&[]), run(&["--chat"]), "the template is the default");
     assert_ne!(run(&[]), run(&["--raw"]), "--raw feeds the bare prompt");
     one_line_error(
-        &["generate", path(tiny_model()), "--prompt", "x", "--raw", "--chat"],
+        &[
+            "generate",
+            path(tiny_model()),
+            "--prompt",
+            "x",
+            "--raw",
+            "--chat",
+        ],
         &["--raw"],
     );
 }
