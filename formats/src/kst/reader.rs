@@ -285,11 +285,36 @@ impl KstFile {
         })
     }
 
+    /// CRC32 of a region, read in 64 MiB chunks. A mapped file's chunk is released from this
+    /// process's resident set once hashed, so verifying costs no more memory than one chunk,
+    /// however large the file (or however large the holes of a sparse one).
+    fn region_crc(&self, r: &Region) -> u32 {
+        const CHUNK: usize = 64 << 20;
+        let start = self.data_start + r.offset as usize;
+        let mut hasher = crc32fast::Hasher::new();
+        for (i, chunk) in self.region_bytes(r).chunks(CHUNK).enumerate() {
+            hasher.update(chunk);
+            if let Storage::Mmap(m) = &self.storage {
+                // SAFETY: the map is a read-only shared file mapping, so MADV_DONTNEED only
+                // drops clean pages: a later read faults the same file bytes back in. Failure
+                // is harmless (the pages stay resident).
+                let _ = unsafe {
+                    m.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start + i * CHUNK,
+                        chunk.len(),
+                    )
+                };
+            }
+        }
+        hasher.finalize()
+    }
+
     /// Recompute every region's CRC32 and compare with the header.
     pub fn verify_checksums(&self) -> Result<(), FormatError> {
         for t in &self.header.tensors {
             for (array, r) in t.regions() {
-                let computed = crc32fast::hash(self.region_bytes(r));
+                let computed = self.region_crc(r);
                 if computed != r.crc32 {
                     return Err(FormatError::ChecksumMismatch {
                         name: t.name.clone(),
