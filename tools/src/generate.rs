@@ -78,6 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     args.sampling.checked()?;
     args.model.check_path()?;
+    args.model.check_backend()?;
     args.reasoning.check(&args.model)?;
     let mut engine = args.model.load()?;
     args.reasoning.load_switcher(&mut engine)?;
@@ -86,7 +87,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let engine = engine;
     if args.chat && !engine.has_chat_template() {
-        anyhow::bail!("--chat: the model file has no chat template (use --raw for plain completion)");
+        anyhow::bail!(
+            "--chat: the model file has no chat template (use --raw for plain completion)"
+        );
     }
     let prompt = if !args.raw && engine.has_chat_template() {
         let mut msgs = Vec::new();

@@ -89,6 +89,46 @@ pub struct GpuOptions {
     /// Do not copy kernel inputs too large for the uniform window into the scratch x texture on
     /// CPU adapters (also env `KESTREL_NO_TEXTURE_X=1`); kernels then read them from storage.
     pub disable_texture_x: bool,
+    /// Open wgpu's noop backend instead of a real adapter (`adapter` is then ignored): every
+    /// host-side step (validation, recording, submission, buffer mapping) runs, no kernel
+    /// executes, so results are meaningless. It reports a discrete GPU with [`noop_limits`],
+    /// `shader-f16` and 32-lane subgroups, so kernels take their GPU variants. For measuring the
+    /// host cost of the engine only.
+    pub noop: bool,
+}
+
+/// The limits the noop backend reports: a desktop-class discrete GPU's (what wgpu reports for
+/// one under Vulkan, rounded), so buffer splitting and workgroup shapes follow a GPU's.
+pub fn noop_limits() -> wgpu::Limits {
+    wgpu::Limits {
+        max_storage_buffer_binding_size: 1 << 30,
+        max_buffer_size: 1 << 31,
+        max_storage_buffers_per_shader_stage: 16,
+        max_sampled_textures_per_shader_stage: 16,
+        max_texture_dimension_2d: 16384,
+        max_compute_workgroup_storage_size: 32768,
+        max_compute_invocations_per_workgroup: 1024,
+        max_compute_workgroup_size_x: 1024,
+        max_compute_workgroup_size_y: 1024,
+        ..wgpu::Limits::default()
+    }
+}
+
+/// An instance whose only backend is wgpu's noop one, reported as [`GpuOptions::noop`] says.
+fn noop_instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::NOOP,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    };
+    desc.backend_options.noop = wgpu::NoopBackendOptions {
+        enable: true,
+        limits: Some(noop_limits()),
+        features: Some(wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP),
+        device_type: Some(wgpu::DeviceType::DiscreteGpu),
+        subgroup_min_size: Some(32),
+        subgroup_max_size: Some(32),
+    };
+    wgpu::Instance::new(desc)
 }
 
 /// Counters for `kestrel bench`.
@@ -103,6 +143,8 @@ pub struct GpuStats {
     pub allocated_bytes: u64,
     /// Pipelines compiled (cache misses).
     pub pipelines: u64,
+    /// Bytes copied back to the host by [`Gpu::read`] since the `Gpu` was created.
+    pub readback_bytes: u64,
 }
 
 #[derive(Default)]
@@ -111,6 +153,7 @@ pub(crate) struct Counters {
     pub submits: AtomicU64,
     pub allocated: AtomicU64,
     pub pipelines: AtomicU64,
+    pub readback: AtomicU64,
 }
 
 /// The GPU device Kestrel runs on. See the module docs for the contract.
@@ -143,12 +186,26 @@ impl Gpu {
         let pref = opts.adapter.clone().or(env_pref);
         let no_f16 = opts.disable_f16 || env_flag(ENV_NO_F16);
 
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-            backends: adapter::backends(pref.as_deref()),
-            ..wgpu::InstanceDescriptor::new_without_display_handle()
-        });
-        let adapter = adapter::choose(&instance, pref.as_deref())?;
-        let info = adapter.get_info();
+        let (instance, adapter) = if opts.noop {
+            let instance = noop_instance();
+            let adapter = adapter::choose(&instance, wgpu::Backends::NOOP, None)?;
+            (instance, adapter)
+        } else {
+            let backends = adapter::backends(pref.as_deref());
+            let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+                backends,
+                ..wgpu::InstanceDescriptor::new_without_display_handle()
+            });
+            let adapter = adapter::choose(&instance, backends, pref.as_deref())?;
+            (instance, adapter)
+        };
+        let mut info = adapter.get_info();
+        if opts.noop {
+            // wgpu-hal 30.0.1's noop adapter reports `Cpu` whatever
+            // `NoopBackendOptions::device_type` says; the device type is what picks the GPU
+            // variants, so it is set here.
+            info.device_type = wgpu::DeviceType::DiscreteGpu;
+        }
         let f16 = !no_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
         let no_subgroups = opts.disable_subgroups || env_flag(ENV_NO_SUBGROUPS);
         // Kernels share one 32-value x chunk across 8 lanes, so subgroups must have ≥ 8 lanes.
@@ -416,6 +473,7 @@ impl Gpu {
             submits: self.counters.submits.load(Ordering::Relaxed),
             allocated_bytes: self.counters.allocated.load(Ordering::Relaxed),
             pipelines: self.counters.pipelines.load(Ordering::Relaxed),
+            readback_bytes: self.counters.readback.load(Ordering::Relaxed),
         }
     }
 
@@ -654,6 +712,7 @@ impl Gpu {
             out
         };
         staging.unmap();
+        self.counters.readback.fetch_add(bytes, Ordering::Relaxed);
         Ok(out)
     }
 
