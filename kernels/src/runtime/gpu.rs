@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::adapter;
+use super::bind_groups::BindGroupCache;
 use super::error::KernelError;
 use super::pipelines::PipelineCache;
 pub use super::preprocess::XRead;
@@ -41,6 +42,9 @@ pub const ENV_NO_UNIFORM_X: &str = "KESTREL_NO_UNIFORM_X";
 /// WebGPU default `max_uniform_buffer_binding_size`. A buffer must be at least this long to be
 /// bound as one; the engine sizes its activation buffers so.
 pub const UNIFORM_X_BYTES: u64 = 65536;
+
+/// Staging buffers [`Gpu::read`] keeps for reuse.
+const STAGING_POOL: usize = 8;
 
 /// Environment variable that turns the scratch x texture off when set to `1`.
 pub const ENV_NO_TEXTURE_X: &str = "KESTREL_NO_TEXTURE_X";
@@ -145,6 +149,8 @@ pub struct GpuStats {
     pub pipelines: u64,
     /// Bytes copied back to the host by [`Gpu::read`] since the `Gpu` was created.
     pub readback_bytes: u64,
+    /// Bind groups created (cache misses of the bind group cache).
+    pub bind_groups: u64,
 }
 
 #[derive(Default)]
@@ -154,6 +160,7 @@ pub(crate) struct Counters {
     pub allocated: AtomicU64,
     pub pipelines: AtomicU64,
     pub readback: AtomicU64,
+    pub bind_groups: AtomicU64,
 }
 
 /// The GPU device Kestrel runs on. See the module docs for the contract.
@@ -168,11 +175,14 @@ pub struct Gpu {
     subgroups: bool,
     uniform_x: bool,
     texture_x: bool,
-    x_texture: Mutex<Option<wgpu::Texture>>,
+    x_texture: Mutex<Option<(wgpu::Texture, wgpu::TextureView)>>,
     lost: Arc<Mutex<Option<String>>>,
     pub(crate) pipelines: PipelineCache,
     pub(crate) counters: Counters,
     pub(crate) arena_pool: Mutex<Vec<wgpu::Buffer>>,
+    pub(crate) bind_groups: BindGroupCache,
+    /// Mappable readback buffers, reused by [`Gpu::read`] (at most [`STAGING_POOL`]).
+    staging_pool: Mutex<Vec<wgpu::Buffer>>,
     dummy: wgpu::Buffer,
     dummy_texture: wgpu::TextureView,
 }
@@ -294,6 +304,8 @@ impl Gpu {
             pipelines: PipelineCache::default(),
             counters: Counters::default(),
             arena_pool: Mutex::new(Vec::new()),
+            bind_groups: BindGroupCache::default(),
+            staging_pool: Mutex::new(Vec::new()),
         })
     }
 
@@ -391,11 +403,9 @@ impl Gpu {
             && rows <= u64::from(self.limits.max_texture_dimension_2d)
             && x.usage().contains(wgpu::BufferUsages::COPY_SRC)
         {
-            let texture = self.scratch_x_texture(rows as u32)?;
+            let (texture, view) = self.scratch_x_texture(rows as u32)?;
             rec.copy_to_texture(x, needed, &texture);
-            return Ok(XInput::Texture(
-                texture.create_view(&wgpu::TextureViewDescriptor::default()),
-            ));
+            return Ok(XInput::Texture(view));
         }
         Ok(XInput::Storage(x.into()))
     }
@@ -424,14 +434,18 @@ impl Gpu {
         })
     }
 
-    /// The scratch x texture with at least `rows` rows (replaced by a taller one when needed;
-    /// command buffers that bound the old one keep it alive).
-    fn scratch_x_texture(&self, rows: u32) -> Result<wgpu::Texture, KernelError> {
+    /// The scratch x texture with at least `rows` rows and its view, one view for its lifetime
+    /// so bind groups that bind it stay cached (replaced by a taller one when needed; command
+    /// buffers that bound the old one keep it alive).
+    fn scratch_x_texture(
+        &self,
+        rows: u32,
+    ) -> Result<(wgpu::Texture, wgpu::TextureView), KernelError> {
         let mut slot = self
             .x_texture
             .lock()
             .map_err(|_| KernelError::Internal("scratch x texture lock poisoned".into()))?;
-        if let Some(t) = slot.as_ref().filter(|t| t.height() >= rows) {
+        if let Some(t) = slot.as_ref().filter(|t| t.0.height() >= rows) {
             return Ok(t.clone());
         }
         // Grow by powers of two so a prefill that lengthens chunk by chunk reallocates rarely.
@@ -450,8 +464,9 @@ impl Gpu {
             u64::from(TEXTURE_WIDTH) * u64::from(height) * 16,
             Ordering::Relaxed,
         );
-        *slot = Some(texture.clone());
-        Ok(texture)
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        *slot = Some((texture.clone(), view.clone()));
+        Ok((texture, view))
     }
     /// Whether naga's runtime bounds checks are compiled into kernels (default yes; env
     /// `KESTREL_SHADER_CHECKS=0` turns them off for benchmarking).
@@ -474,6 +489,7 @@ impl Gpu {
             allocated_bytes: self.counters.allocated.load(Ordering::Relaxed),
             pipelines: self.counters.pipelines.load(Ordering::Relaxed),
             readback_bytes: self.counters.readback.load(Ordering::Relaxed),
+            bind_groups: self.counters.bind_groups.load(Ordering::Relaxed),
         }
     }
 
@@ -656,9 +672,22 @@ impl Gpu {
         offset: u64,
         count: usize,
     ) -> Result<Vec<T>, KernelError> {
-        let bytes = (count * std::mem::size_of::<T>()) as u64;
-        if count == 0 {
-            return Ok(Vec::new());
+        let mut out = vec![T::zeroed(); count];
+        self.read_into(buf, offset, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Gpu::read`] into `out` (`out.len()` values), through a pooled staging buffer: a decode
+    /// step that reads the same sizes as the step before allocates nothing.
+    pub fn read_into<T: bytemuck::Pod>(
+        &self,
+        buf: &wgpu::Buffer,
+        offset: u64,
+        out: &mut [T],
+    ) -> Result<(), KernelError> {
+        let bytes = std::mem::size_of_val(out) as u64;
+        if bytes == 0 {
+            return Ok(());
         }
         let copy_len = bytes.div_ceil(4) * 4;
         if !offset.is_multiple_of(4) || offset + copy_len > buf.size() {
@@ -667,21 +696,15 @@ impl Gpu {
                 buf.size()
             )));
         }
-        let staging = self.scoped(|| {
-            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("kestrel.readback"),
-                size: copy_len,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
+        let staging = self.staging(copy_len)?;
+        self.scoped(|| {
             let mut enc = self.device.create_command_encoder(&Default::default());
             enc.copy_buffer_to_buffer(buf, offset, &staging, 0, copy_len);
             self.queue.submit([enc.finish()]);
-            staging
         })?;
         self.counters.submits.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        staging.map_async(wgpu::MapMode::Read, ..copy_len, move |r| {
             let _ = tx.send(r);
         });
         // With several threads sharing the device, another thread's poll may be the one that
@@ -703,17 +726,42 @@ impl Gpu {
                 }
             }
         }
-        let out = {
+        {
             let view = staging
-                .get_mapped_range(..)
+                .get_mapped_range(..copy_len)
                 .map_err(|e| KernelError::Readback(e.to_string()))?;
-            let mut out = vec![T::zeroed(); count];
-            bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(&view[..bytes as usize]);
-            out
-        };
+            bytemuck::cast_slice_mut::<T, u8>(out).copy_from_slice(&view[..bytes as usize]);
+        }
         staging.unmap();
         self.counters.readback.fetch_add(bytes, Ordering::Relaxed);
-        Ok(out)
+        if let Ok(mut pool) = self.staging_pool.lock() {
+            if pool.len() < STAGING_POOL {
+                pool.push(staging);
+            }
+        }
+        Ok(())
+    }
+
+    /// A mappable buffer of at least `size` bytes: the smallest pooled one that fits, else a new
+    /// one (sizes rounded up to a power of two, so a few buffers serve every read size).
+    fn staging(&self, size: u64) -> Result<wgpu::Buffer, KernelError> {
+        if let Ok(mut pool) = self.staging_pool.lock() {
+            let best = (0..pool.len())
+                .filter(|&i| pool[i].size() >= size)
+                .min_by_key(|&i| pool[i].size());
+            if let Some(i) = best {
+                return Ok(pool.swap_remove(i));
+            }
+        }
+        let size = size.next_power_of_two().max(256);
+        self.scoped(|| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("kestrel.readback"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })
     }
 
     /// Blocks until all submitted work has finished.

@@ -81,6 +81,7 @@ fn request(
         allocated_bytes: after.allocated_bytes - before.allocated_bytes,
         pipelines: after.pipelines - before.pipelines,
         readback_bytes: after.readback_bytes - before.readback_bytes,
+        bind_groups: after.bind_groups - before.bind_groups,
     };
     let t = session.timings();
     let steps = t.generated.saturating_sub(1);
