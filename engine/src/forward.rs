@@ -317,6 +317,8 @@ impl Engine {
                 st.t_max as u32,
                 (kv.shape.prefix as u32).saturating_sub(st.t_max as u32),
             );
+            // Bind groups that hold the old scratch would keep it alive.
+            gpu.clear_bind_groups();
             st.prefill_scratch = Some(gpu.zeros("attention_prefill scratch", most.max(need))?);
         }
         let k = &self.kernels;
@@ -399,7 +401,7 @@ impl Engine {
                 st.profiler.step(&mut r, "heads")?;
             }
             r.submit()?;
-            out.extend(self.read_logits(st)?);
+            self.read_logits_into(st, &mut out)?;
         }
         st.head_rows = self.read_heads(st, t)?;
         Ok(out)
@@ -536,6 +538,8 @@ impl Engine {
                 ..*shape
             };
             let bytes = AttentionDecode::scratch_bytes(dims, &full).max(need);
+            // Bind groups that hold the old scratch would keep it alive.
+            self.gpu.clear_bind_groups();
             st.attn_scratch = Some(self.gpu.zeros("attention_decode scratch", bytes)?);
         }
         Ok(())
@@ -727,9 +731,10 @@ impl Engine {
     }
 
     /// Read back the latest `[logit_rows, V]` logits.
-    pub(crate) fn read_logits(&self, st: &State) -> Result<Vec<f32>> {
-        Ok(self
-            .gpu
-            .read::<f32>(&st.logits, 0, st.logit_rows * self.config.vocab_size)?)
+    /// The `[logit_rows, V]` logits of the last forward, appended to `out`.
+    pub(crate) fn read_logits_into(&self, st: &State, out: &mut Vec<f32>) -> Result<()> {
+        let at = out.len();
+        out.resize(at + st.logit_rows * self.config.vocab_size, 0.0);
+        Ok(self.gpu.read_into(&st.logits, 0, &mut out[at..])?)
     }
 }

@@ -89,6 +89,8 @@ impl KvCache {
             ..self.shape
         };
         check(gpu, &shape, self.budget)?;
+        // Bind groups that hold the old segments would keep them alive.
+        gpu.clear_bind_groups();
         for (i, l) in self.layers.iter_mut().enumerate() {
             l.k_suf = gpu.zeros(&format!("k_suf.{i}"), shape.suffix_segment_bytes())?;
             l.v_suf = gpu.zeros(&format!("v_suf.{i}"), shape.suffix_segment_bytes())?;

@@ -554,6 +554,13 @@ pub struct PathOutput {
 /// Most paths decoded together.
 pub const MAX_PATHS: usize = crate::forward::LOGIT_ROWS;
 
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        // The GPU's cached bind groups hold this session's KV cache and scratch buffers.
+        self.engine.gpu.clear_bind_groups();
+    }
+}
+
 impl Session<'_> {
     /// Parallel test-time scaling: decode `n` paths (1..=16) in lockstep as one batch over the
     /// shared prompt KV. The prompt is encoded once (by the base weights unless
@@ -664,7 +671,8 @@ impl Session<'_> {
                 break;
             }
             self.state.logit_rows = n;
-            logits = engine.read_logits(&self.state)?;
+            logits.clear();
+            engine.read_logits_into(&self.state, &mut logits)?;
         }
         self.timings.decode = t0.elapsed();
         for (p, o) in out.iter_mut().enumerate() {

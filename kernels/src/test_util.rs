@@ -17,6 +17,7 @@ fn open(disable_f16: bool) -> Arc<Gpu> {
         disable_subgroups: disable_f16,
         disable_uniform_x: disable_f16,
         disable_texture_x: disable_f16,
+        noop: false,
     }) {
         Ok(g) => Arc::new(g),
         Err(e) => panic!(

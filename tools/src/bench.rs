@@ -1,9 +1,11 @@
 //! `kestrel bench`: throughput, latency and memory of the whole engine, measured against the
-//! device's own roofline in the same process.
+//! device's own roofline in the same process; with `--backend noop`, the engine's host cost per
+//! step instead (module `noop`).
 //!
 //! ```text
 //! kestrel bench model.kst [--adapter a.kst [--lora-rounds 40]] [--prompt-tokens 128,512]
 //!                         [--gen-tokens 64] [--paths 1,2,4,8] [--repeat R] [--json]
+//!                         [--backend device|noop]
 //! ```
 //! The table goes to stdout (with `--json`: the JSON on stdout, the table on stderr), progress to
 //! stderr. The GPU adapter is chosen as everywhere else (`KESTREL_ADAPTER`, else the best one).
@@ -29,6 +31,7 @@ mod engine_paths;
 mod engine_runs;
 mod host_bw;
 mod model_bytes;
+mod noop;
 mod report;
 mod stats;
 mod sysmem;
@@ -84,6 +87,19 @@ pub struct Args {
     /// Print the report as JSON on stdout (the table then goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// device: the GPU adapter chosen as everywhere else. noop: wgpu's noop backend, reported as
+    /// a discrete GPU; no kernel executes, so the figures are the engine's host cost per step
+    /// (decode at N = 1 greedy and at the other --paths with temperature 0.7, and per 128-token
+    /// prefill chunk); the roofline probe is skipped.
+    #[arg(long, value_enum, default_value_t = BackendArg::Device)]
+    pub backend: BackendArg,
+}
+
+/// `--backend`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendArg {
+    Device,
+    Noop,
 }
 
 impl Args {
@@ -106,6 +122,20 @@ impl Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ns = args.validate()?;
+    if args.backend == BackendArg::Noop {
+        let report = noop::run(&args, &ns)?;
+        if args.json {
+            eprint!("{}", report.table());
+            writeln!(
+                std::io::stdout(),
+                "{}",
+                serde_json::to_string_pretty(&report)?
+            )?;
+        } else {
+            write!(std::io::stdout(), "{}", report.table())?;
+        }
+        return Ok(());
+    }
     let file =
         KstFile::open(&args.model).with_context(|| format!("opening {}", args.model.display()))?;
     let mut engine = Engine::load(&args.model, EngineOptions::default())
@@ -219,10 +249,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     bar.set_message("multi-path decode");
     let paths = engine_paths::measure(
         &mut session,
+        &gpu,
         first_prompt,
         args.gen_tokens,
         &ns,
         args.repeat,
+        &kestrel::Sampling::greedy(),
         || bar.inc(1),
     )?;
     let rss_bytes = sysmem::peak_rss_bytes();
@@ -299,6 +331,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         rss_bytes,
         path_step_ratio: paths.iter().map(|p| (p.n, p.ratio)).collect(),
+        // N = 1 from the single-path decode runs, the other N from the lockstep runs.
+        readback_bytes_per_step: [(1, decode.readback_bytes_per_token)]
+            .into_iter()
+            .chain(
+                paths
+                    .iter()
+                    .filter(|p| p.n > 1)
+                    .map(|p| (p.n, p.readback_bytes_per_step)),
+            )
+            .collect(),
         path_step_source: "engine",
         // Median of per-round ratios: the base and adapter runs of a round are adjacent in time,
         // so a noisy machine's slow drift cancels (a ratio of medians does not).

@@ -33,8 +33,25 @@ impl ModelArgs {
         check_kst_path(&self.model, "model")
     }
 
+    /// Refuses wgpu's noop backend by name (`--adapter-name noop` or `KESTREL_ADAPTER=noop`):
+    /// it executes no kernel, so every token would be meaningless.
+    pub fn check_backend(&self) -> anyhow::Result<()> {
+        let pref = self
+            .adapter_name
+            .clone()
+            .or_else(|| std::env::var(kestrel_kernels::runtime::adapter::ENV_ADAPTER).ok());
+        if pref.is_some_and(|p| p.trim().eq_ignore_ascii_case("noop")) {
+            anyhow::bail!(
+                "the noop backend executes no kernel, so its tokens would be meaningless; it \
+                 measures host cost only: kestrel bench --backend noop"
+            );
+        }
+        Ok(())
+    }
+
     pub fn load(&self) -> anyhow::Result<Engine> {
         self.check_path()?;
+        self.check_backend()?;
         let mut opts = EngineOptions::default();
         if let Some(a) = &self.adapter_name {
             opts.gpu.adapter = Some(a.clone());
@@ -43,6 +60,9 @@ impl ModelArgs {
         opts.verify_checksums = !self.no_verify;
         let mut engine = Engine::load(&self.model, opts)
             .with_context(|| format!("loading {}", self.model.display()))?;
+        if engine.gpu().adapter_info().backend == wgpu::Backend::Noop {
+            anyhow::bail!("the noop backend executes no kernel; use a real adapter");
+        }
         if let Some(a) = &self.adapter {
             engine
                 .load_adapter(a)

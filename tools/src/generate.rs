@@ -78,6 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     args.sampling.checked()?;
     args.model.check_path()?;
+    args.model.check_backend()?;
     args.reasoning.check(&args.model)?;
     let mut engine = args.model.load()?;
     args.reasoning.load_switcher(&mut engine)?;

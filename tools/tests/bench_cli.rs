@@ -100,6 +100,20 @@ fn json_report_has_the_schema_and_sane_numbers() {
         assert!(x.is_finite() && x > 0.0, "path_step_ratio[{n}] = {v}");
     }
     assert_eq!(r["path_step_source"], "engine");
+    // While sampling runs on the host, a step reads back its [N, vocab] f32 logits rows.
+    let readback = r["readback_bytes_per_step"]
+        .as_object()
+        .expect("readback_bytes_per_step is an object");
+    assert_eq!(
+        readback.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["1", "2", "4"]
+    );
+    let vocab = positive(&r["model"], "vocab_size");
+    for (n, v) in readback {
+        let n: f64 = n.parse().expect("N");
+        let b = v.as_f64().unwrap_or(f64::NAN);
+        assert!(b >= n * vocab * 4.0, "readback_bytes_per_step[{n}] = {b}");
+    }
     let rows = r["paths"].as_array().expect("paths rows");
     assert_eq!(rows.len(), 3);
     for row in rows {
@@ -306,4 +320,98 @@ fn bad_flags_are_errors_not_panics() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+#[test]
+fn noop_backend_reports_host_cost_per_step_keyed_by_n() {
+    let out = bench(&[
+        "--backend",
+        "noop",
+        "--json",
+        "--prompt-tokens",
+        "8",
+        "--gen-tokens",
+        "4",
+        "--paths",
+        "1,2",
+        "--repeat",
+        "2",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "kestrel bench --backend noop failed: {stderr}"
+    );
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr: {stderr}"));
+    assert_eq!(r["backend"], "noop");
+    assert_eq!(r["device"]["backend"], "Noop");
+    assert_eq!(
+        r["device"]["device_type"], "DiscreteGpu",
+        "the noop backend stands for a GPU, so the engine takes its GPU variants"
+    );
+    positive(&r, "host_us_per_prefill_chunk");
+    assert_eq!(r["prefill_chunk_tokens"].as_u64(), Some(128));
+    for key in [
+        "host_us_per_step",
+        "dispatches_per_step",
+        "us_per_dispatch",
+        "readback_bytes_per_step",
+    ] {
+        let obj = r[key]
+            .as_object()
+            .unwrap_or_else(|| panic!("`{key}` is not an object keyed by N: {}", r[key]));
+        assert_eq!(
+            obj.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["1", "2"],
+            "{key}"
+        );
+        for n in ["1", "2"] {
+            positive(&r[key], n);
+        }
+    }
+    for n in ["1", "2"] {
+        let us = positive(&r["host_us_per_step"], n);
+        let per = positive(&r["us_per_dispatch"], n);
+        let d = positive(&r["dispatches_per_step"], n);
+        assert!((us / d - per).abs() <= 1e-9 * per, "N = {n}: µs / dispatch");
+    }
+    // A step reads back at least its logits rows: [N, vocab] f32 while sampling runs on the host.
+    let vocab = positive(&r["model"], "vocab_size");
+    assert!(positive(&r["readback_bytes_per_step"], "2") >= 2.0 * vocab * 4.0);
+    let steps = r["steps"].as_array().expect("steps rows");
+    assert_eq!(steps[0]["sampling"], "greedy");
+    assert_eq!(steps[1]["sampling"], "temperature 0.7");
+    assert_eq!(
+        steps[1]["host_us"]["n"].as_u64(),
+        Some(2),
+        "one sample per repeat"
+    );
+    // No N = 8 measured: only the N = 1 host-cost target applies.
+    let metrics: Vec<&str> = r["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .filter_map(|t| t["metric"].as_str())
+        .collect();
+    assert_eq!(metrics, ["host_us_per_step.1"]);
+    assert!(r["roofline"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("skipped")));
+    assert!(
+        stderr.contains("roofline probe skipped") && stderr.contains("host / decode step, N = 2"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn noop_backend_refuses_an_adapter() {
+    let adapter = tiny_adapter().to_str().expect("utf-8 path");
+    let out = bench(&["--backend", "noop", "--adapter", adapter]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("drop --adapter") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }

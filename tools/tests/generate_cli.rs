@@ -137,3 +137,22 @@ fn chat_decides_per_turn() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stderr.matches("switcher: ").count(), 2, "{stderr}");
 }
+
+#[test]
+fn generate_refuses_the_noop_backend() {
+    let out = kestrel(&[
+        "generate",
+        path(tiny_model()),
+        "--adapter-name",
+        "noop",
+        "--prompt",
+        "hi",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("noop backend") && stderr.contains("kestrel bench --backend noop"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no tokens from the noop backend");
+}

@@ -21,7 +21,7 @@ fn backend_name(b: wgpu::Backend) -> &'static str {
         wgpu::Backend::Dx12 => "dx12",
         wgpu::Backend::Gl => "gl",
         wgpu::Backend::BrowserWebGpu => "webgpu",
-        _ => "other",
+        wgpu::Backend::Noop => "noop",
     }
 }
 
@@ -69,7 +69,6 @@ fn matches(info: &wgpu::AdapterInfo, pref: &str) -> bool {
     info.name.to_ascii_lowercase().contains(&p)
 }
 
-/// Picks an adapter following the module contract.
 /// The backends an instance for `pref` starts: GL only when asked for by name, else the primary
 /// ones (Vulkan, Metal, DX12). Not starting GL matters: its EGL probe prints driver errors on
 /// machines without a display, and compute needs no window system.
@@ -84,8 +83,13 @@ pub fn backends(pref: Option<&str>) -> wgpu::Backends {
     }
 }
 
-pub fn choose(instance: &wgpu::Instance, pref: Option<&str>) -> Result<wgpu::Adapter, KernelError> {
-    let mut adapters = pollster::block_on(instance.enumerate_adapters(backends(pref)));
+/// Picks an adapter of `backends` following the module contract.
+pub fn choose(
+    instance: &wgpu::Instance,
+    backends: wgpu::Backends,
+    pref: Option<&str>,
+) -> Result<wgpu::Adapter, KernelError> {
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
     let seen: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
     if let Some(p) = pref {
         adapters.retain(|a| matches(&a.get_info(), p));

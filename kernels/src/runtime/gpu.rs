@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::adapter;
+use super::bind_groups::BindGroupCache;
 use super::error::KernelError;
 use super::pipelines::PipelineCache;
 pub use super::preprocess::XRead;
@@ -41,6 +42,9 @@ pub const ENV_NO_UNIFORM_X: &str = "KESTREL_NO_UNIFORM_X";
 /// WebGPU default `max_uniform_buffer_binding_size`. A buffer must be at least this long to be
 /// bound as one; the engine sizes its activation buffers so.
 pub const UNIFORM_X_BYTES: u64 = 65536;
+
+/// Staging buffers [`Gpu::read`] keeps for reuse.
+const STAGING_POOL: usize = 8;
 
 /// Environment variable that turns the scratch x texture off when set to `1`.
 pub const ENV_NO_TEXTURE_X: &str = "KESTREL_NO_TEXTURE_X";
@@ -89,6 +93,46 @@ pub struct GpuOptions {
     /// Do not copy kernel inputs too large for the uniform window into the scratch x texture on
     /// CPU adapters (also env `KESTREL_NO_TEXTURE_X=1`); kernels then read them from storage.
     pub disable_texture_x: bool,
+    /// Open wgpu's noop backend instead of a real adapter (`adapter` is then ignored): every
+    /// host-side step (validation, recording, submission, buffer mapping) runs, no kernel
+    /// executes, so results are meaningless. It reports a discrete GPU with [`noop_limits`],
+    /// `shader-f16` and 32-lane subgroups, so kernels take their GPU variants. For measuring the
+    /// host cost of the engine only.
+    pub noop: bool,
+}
+
+/// The limits the noop backend reports: a desktop-class discrete GPU's (what wgpu reports for
+/// one under Vulkan, rounded), so buffer splitting and workgroup shapes follow a GPU's.
+pub fn noop_limits() -> wgpu::Limits {
+    wgpu::Limits {
+        max_storage_buffer_binding_size: 1 << 30,
+        max_buffer_size: 1 << 31,
+        max_storage_buffers_per_shader_stage: 16,
+        max_sampled_textures_per_shader_stage: 16,
+        max_texture_dimension_2d: 16384,
+        max_compute_workgroup_storage_size: 32768,
+        max_compute_invocations_per_workgroup: 1024,
+        max_compute_workgroup_size_x: 1024,
+        max_compute_workgroup_size_y: 1024,
+        ..wgpu::Limits::default()
+    }
+}
+
+/// An instance whose only backend is wgpu's noop one, reported as [`GpuOptions::noop`] says.
+fn noop_instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::NOOP,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    };
+    desc.backend_options.noop = wgpu::NoopBackendOptions {
+        enable: true,
+        limits: Some(noop_limits()),
+        features: Some(wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP),
+        device_type: Some(wgpu::DeviceType::DiscreteGpu),
+        subgroup_min_size: Some(32),
+        subgroup_max_size: Some(32),
+    };
+    wgpu::Instance::new(desc)
 }
 
 /// Counters for `kestrel bench`.
@@ -103,6 +147,10 @@ pub struct GpuStats {
     pub allocated_bytes: u64,
     /// Pipelines compiled (cache misses).
     pub pipelines: u64,
+    /// Bytes copied back to the host by [`Gpu::read`] since the `Gpu` was created.
+    pub readback_bytes: u64,
+    /// Bind groups created (cache misses of the bind group cache).
+    pub bind_groups: u64,
 }
 
 #[derive(Default)]
@@ -111,6 +159,8 @@ pub(crate) struct Counters {
     pub submits: AtomicU64,
     pub allocated: AtomicU64,
     pub pipelines: AtomicU64,
+    pub readback: AtomicU64,
+    pub bind_groups: AtomicU64,
 }
 
 /// The GPU device Kestrel runs on. See the module docs for the contract.
@@ -125,11 +175,14 @@ pub struct Gpu {
     subgroups: bool,
     uniform_x: bool,
     texture_x: bool,
-    x_texture: Mutex<Option<wgpu::Texture>>,
+    x_texture: Mutex<Option<(wgpu::Texture, wgpu::TextureView)>>,
     lost: Arc<Mutex<Option<String>>>,
     pub(crate) pipelines: PipelineCache,
     pub(crate) counters: Counters,
     pub(crate) arena_pool: Mutex<Vec<wgpu::Buffer>>,
+    pub(crate) bind_groups: BindGroupCache,
+    /// Mappable readback buffers, reused by [`Gpu::read`] (at most [`STAGING_POOL`]).
+    staging_pool: Mutex<Vec<wgpu::Buffer>>,
     dummy: wgpu::Buffer,
     dummy_texture: wgpu::TextureView,
 }
@@ -143,12 +196,26 @@ impl Gpu {
         let pref = opts.adapter.clone().or(env_pref);
         let no_f16 = opts.disable_f16 || env_flag(ENV_NO_F16);
 
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-            backends: adapter::backends(pref.as_deref()),
-            ..wgpu::InstanceDescriptor::new_without_display_handle()
-        });
-        let adapter = adapter::choose(&instance, pref.as_deref())?;
-        let info = adapter.get_info();
+        let (instance, adapter) = if opts.noop {
+            let instance = noop_instance();
+            let adapter = adapter::choose(&instance, wgpu::Backends::NOOP, None)?;
+            (instance, adapter)
+        } else {
+            let backends = adapter::backends(pref.as_deref());
+            let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+                backends,
+                ..wgpu::InstanceDescriptor::new_without_display_handle()
+            });
+            let adapter = adapter::choose(&instance, backends, pref.as_deref())?;
+            (instance, adapter)
+        };
+        let mut info = adapter.get_info();
+        if opts.noop {
+            // wgpu-hal 30.0.1's noop adapter reports `Cpu` whatever
+            // `NoopBackendOptions::device_type` says; the device type is what picks the GPU
+            // variants, so it is set here.
+            info.device_type = wgpu::DeviceType::DiscreteGpu;
+        }
         let f16 = !no_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
         let no_subgroups = opts.disable_subgroups || env_flag(ENV_NO_SUBGROUPS);
         // Kernels share one 32-value x chunk across 8 lanes, so subgroups must have ≥ 8 lanes.
@@ -237,6 +304,8 @@ impl Gpu {
             pipelines: PipelineCache::default(),
             counters: Counters::default(),
             arena_pool: Mutex::new(Vec::new()),
+            bind_groups: BindGroupCache::default(),
+            staging_pool: Mutex::new(Vec::new()),
         })
     }
 
@@ -334,11 +403,9 @@ impl Gpu {
             && rows <= u64::from(self.limits.max_texture_dimension_2d)
             && x.usage().contains(wgpu::BufferUsages::COPY_SRC)
         {
-            let texture = self.scratch_x_texture(rows as u32)?;
+            let (texture, view) = self.scratch_x_texture(rows as u32)?;
             rec.copy_to_texture(x, needed, &texture);
-            return Ok(XInput::Texture(
-                texture.create_view(&wgpu::TextureViewDescriptor::default()),
-            ));
+            return Ok(XInput::Texture(view));
         }
         Ok(XInput::Storage(x.into()))
     }
@@ -367,14 +434,18 @@ impl Gpu {
         })
     }
 
-    /// The scratch x texture with at least `rows` rows (replaced by a taller one when needed;
-    /// command buffers that bound the old one keep it alive).
-    fn scratch_x_texture(&self, rows: u32) -> Result<wgpu::Texture, KernelError> {
+    /// The scratch x texture with at least `rows` rows and its view, one view for its lifetime
+    /// so bind groups that bind it stay cached (replaced by a taller one when needed; command
+    /// buffers that bound the old one keep it alive).
+    fn scratch_x_texture(
+        &self,
+        rows: u32,
+    ) -> Result<(wgpu::Texture, wgpu::TextureView), KernelError> {
         let mut slot = self
             .x_texture
             .lock()
             .map_err(|_| KernelError::Internal("scratch x texture lock poisoned".into()))?;
-        if let Some(t) = slot.as_ref().filter(|t| t.height() >= rows) {
+        if let Some(t) = slot.as_ref().filter(|t| t.0.height() >= rows) {
             return Ok(t.clone());
         }
         // Grow by powers of two so a prefill that lengthens chunk by chunk reallocates rarely.
@@ -393,8 +464,9 @@ impl Gpu {
             u64::from(TEXTURE_WIDTH) * u64::from(height) * 16,
             Ordering::Relaxed,
         );
-        *slot = Some(texture.clone());
-        Ok(texture)
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        *slot = Some((texture.clone(), view.clone()));
+        Ok((texture, view))
     }
     /// Whether naga's runtime bounds checks are compiled into kernels (default yes; env
     /// `KESTREL_SHADER_CHECKS=0` turns them off for benchmarking).
@@ -416,6 +488,8 @@ impl Gpu {
             submits: self.counters.submits.load(Ordering::Relaxed),
             allocated_bytes: self.counters.allocated.load(Ordering::Relaxed),
             pipelines: self.counters.pipelines.load(Ordering::Relaxed),
+            readback_bytes: self.counters.readback.load(Ordering::Relaxed),
+            bind_groups: self.counters.bind_groups.load(Ordering::Relaxed),
         }
     }
 
@@ -598,9 +672,22 @@ impl Gpu {
         offset: u64,
         count: usize,
     ) -> Result<Vec<T>, KernelError> {
-        let bytes = (count * std::mem::size_of::<T>()) as u64;
-        if count == 0 {
-            return Ok(Vec::new());
+        let mut out = vec![T::zeroed(); count];
+        self.read_into(buf, offset, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Gpu::read`] into `out` (`out.len()` values), through a pooled staging buffer: a decode
+    /// step that reads the same sizes as the step before allocates nothing.
+    pub fn read_into<T: bytemuck::Pod>(
+        &self,
+        buf: &wgpu::Buffer,
+        offset: u64,
+        out: &mut [T],
+    ) -> Result<(), KernelError> {
+        let bytes = std::mem::size_of_val(out) as u64;
+        if bytes == 0 {
+            return Ok(());
         }
         let copy_len = bytes.div_ceil(4) * 4;
         if !offset.is_multiple_of(4) || offset + copy_len > buf.size() {
@@ -609,21 +696,15 @@ impl Gpu {
                 buf.size()
             )));
         }
-        let staging = self.scoped(|| {
-            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("kestrel.readback"),
-                size: copy_len,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
+        let staging = self.staging(copy_len)?;
+        self.scoped(|| {
             let mut enc = self.device.create_command_encoder(&Default::default());
             enc.copy_buffer_to_buffer(buf, offset, &staging, 0, copy_len);
             self.queue.submit([enc.finish()]);
-            staging
         })?;
         self.counters.submits.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        staging.map_async(wgpu::MapMode::Read, ..copy_len, move |r| {
             let _ = tx.send(r);
         });
         // With several threads sharing the device, another thread's poll may be the one that
@@ -645,16 +726,42 @@ impl Gpu {
                 }
             }
         }
-        let out = {
+        {
             let view = staging
-                .get_mapped_range(..)
+                .get_mapped_range(..copy_len)
                 .map_err(|e| KernelError::Readback(e.to_string()))?;
-            let mut out = vec![T::zeroed(); count];
-            bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(&view[..bytes as usize]);
-            out
-        };
+            bytemuck::cast_slice_mut::<T, u8>(out).copy_from_slice(&view[..bytes as usize]);
+        }
         staging.unmap();
-        Ok(out)
+        self.counters.readback.fetch_add(bytes, Ordering::Relaxed);
+        if let Ok(mut pool) = self.staging_pool.lock() {
+            if pool.len() < STAGING_POOL {
+                pool.push(staging);
+            }
+        }
+        Ok(())
+    }
+
+    /// A mappable buffer of at least `size` bytes: the smallest pooled one that fits, else a new
+    /// one (sizes rounded up to a power of two, so a few buffers serve every read size).
+    fn staging(&self, size: u64) -> Result<wgpu::Buffer, KernelError> {
+        if let Ok(mut pool) = self.staging_pool.lock() {
+            let best = (0..pool.len())
+                .filter(|&i| pool[i].size() >= size)
+                .min_by_key(|&i| pool[i].size());
+            if let Some(i) = best {
+                return Ok(pool.swap_remove(i));
+            }
+        }
+        let size = size.next_power_of_two().max(256);
+        self.scoped(|| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("kestrel.readback"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })
     }
 
     /// Blocks until all submitted work has finished.

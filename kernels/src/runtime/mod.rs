@@ -1,8 +1,9 @@
 //! The GPU runtime: device choice and policies (`Gpu`), typed errors (`KernelError`), command
-//! recording (`Recorder`), the WGSL preprocessor and the pipeline cache.
+//! recording (`Recorder`) with cached bind groups, the WGSL preprocessor and the pipeline cache.
 //! Each submodule documents its own contract.
 
 pub mod adapter;
+mod bind_groups;
 pub mod error;
 pub mod gpu;
 pub mod pipelines;

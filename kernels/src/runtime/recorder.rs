@@ -7,11 +7,15 @@
 //!   texture views from a given binding on). A workgroup count above
 //!   `max_compute_workgroups_per_dimension` is `KernelError::Limit` (fold with
 //!   [`fold_workgroups`]); a binding above `max_storage_buffer_binding_size` is `Limit` too.
-//! - Bind-group creation, encoding and submission run in error scopes; an error surfaces from
-//!   `dispatch` or from `submit` (pass-level validation errors surface at submit).
+//! - Bind groups come from the `Gpu`'s cache (`bind_groups`): a dispatch that binds what an
+//!   earlier one bound reuses its group. Creating one (a cache miss) and submitting run in error
+//!   scopes; an error surfaces from `dispatch` or from `submit` (pass-level validation errors
+//!   surface at submit).
 //! - The arena is written with `queue.write_buffer` just before the submit; its chunks are pooled
 //!   in the `Gpu` and reused by later recorders, which is safe because queue writes and submits
-//!   execute in queue order.
+//!   execute in queue order. A recorder takes pooled chunks in the order the previous one took
+//!   them, so the same sequence of dispatches binds the same parameter slots and finds its bind
+//!   groups cached.
 //! - `dispatch_x` binds a kernel input x (`Gpu::x_input`: a buffer, or the scratch x texture)
 //!   at binding 1 and the other buffers from binding 2 on.
 //! - `copy` and `copy_to_texture` end the current pass and copy; a later `dispatch` opens a new
@@ -19,6 +23,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::bind_groups::Resource;
 use super::error::KernelError;
 use super::gpu::{Gpu, XInput, TEXTURE_WIDTH};
 
@@ -228,40 +233,15 @@ impl<'g> Recorder<'g> {
         self.arena.resize(((slot + 1) * self.slot_size) as usize, 0);
         let param_size = (bytes.len() as u64).div_ceil(16).max(1) * 16;
 
-        let device = self.gpu.device();
-        let bind_group = self.gpu.scoped(|| {
-            let layout = pipeline.get_bind_group_layout(0);
-            let mut entries = Vec::with_capacity(buffers.len() + textures.len() + 1);
-            entries.push(wgpu::BindGroupEntry {
-                binding: 0,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &chunk,
-                    offset,
-                    size: wgpu::BufferSize::new(param_size),
-                }),
-            });
-            for &(i, b) in buffers {
-                entries.push(wgpu::BindGroupEntry {
-                    binding: i,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: b.buffer,
-                        offset: b.offset,
-                        size: b.size.and_then(wgpu::BufferSize::new),
-                    }),
-                });
-            }
-            for &(i, t) in textures {
-                entries.push(wgpu::BindGroupEntry {
-                    binding: i,
-                    resource: wgpu::BindingResource::TextureView(t),
-                });
-            }
-            device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &layout,
-                entries: &entries,
-            })
-        })?;
+        let mut entries: Vec<(u32, Resource<'_>)> =
+            Vec::with_capacity(buffers.len() + textures.len() + 1);
+        entries.push((
+            0,
+            Resource::Buffer(BufferBinding::range(&chunk, offset, param_size)),
+        ));
+        entries.extend(buffers.iter().map(|&(i, b)| (i, Resource::Buffer(b))));
+        entries.extend(textures.iter().map(|&(i, t)| (i, Resource::Texture(t))));
+        let bind_group = self.gpu.bind_group(pipeline, &entries)?;
         if workgroups.contains(&0) {
             return Ok(());
         }
@@ -388,7 +368,8 @@ impl Drop for Recorder<'_> {
     fn drop(&mut self) {
         self.pass = None;
         if let Ok(mut pool) = self.gpu.arena_pool.lock() {
-            pool.append(&mut self.chunks);
+            // Reversed, so that popping hands the next recorder chunk 0 first, then chunk 1...
+            pool.extend(self.chunks.drain(..).rev());
         }
     }
 }

@@ -187,3 +187,26 @@ fn adapter_preference_that_matches_nothing_is_no_adapter() {
         err.err()
     );
 }
+
+#[test]
+fn noop_backend_is_a_discrete_gpu_that_maps_buffers_and_counts_readback() {
+    let g = Gpu::new(&GpuOptions {
+        noop: true,
+        // Ignored with `noop`: the noop backend is the only one opened.
+        adapter: Some("no-such-adapter-xyz".into()),
+        ..GpuOptions::default()
+    })
+    .expect("the noop backend needs no driver");
+    let info = g.adapter_info();
+    assert_eq!(info.backend, wgpu::Backend::Noop);
+    assert_eq!(info.device_type, wgpu::DeviceType::DiscreteGpu);
+    assert!(!g.is_cpu() && g.has_f16() && g.has_subgroups());
+    assert_eq!(g.small_grid_workgroup(), 64, "the GPU workgroup shape");
+    // Buffers are host memory on the noop backend: an upload reads back, and is counted.
+    let b = g
+        .upload("noop", bytemuck::cast_slice(&[7u32, 8, 9]))
+        .unwrap();
+    let before = g.stats().readback_bytes;
+    assert_eq!(g.read::<u32>(&b, 4, 2).unwrap(), [8, 9]);
+    assert_eq!(g.stats().readback_bytes - before, 8);
+}

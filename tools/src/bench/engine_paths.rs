@@ -13,9 +13,14 @@
 //!   step(N) / step(1) of the same round (N = 1 is always measured); aggregate throughput =
 //!   N / median step time.
 //! - Stop tokens are disabled, so every path runs the full `G` tokens.
+//! - Sampling is the caller's (`kestrel bench` decodes greedily; `--backend noop` samples at
+//!   temperature 0.7, as reasoning paths do).
+//! - Dispatches and bytes read back per step: the `Gpu` counter deltas of a timed request minus
+//!   those of a 1-token request (the same cached prompt, no decode step), divided by G − 1.
 
 use anyhow::{bail, Context};
-use kestrel::{GenerateParams, Session, MAX_PATHS};
+use kestrel::{GenerateParams, Sampling, Session, MAX_PATHS};
+use kestrel_kernels::{Gpu, GpuStats};
 
 use super::stats::Summary;
 
@@ -29,6 +34,10 @@ pub struct PathStep {
     pub ratio: f64,
     /// Tokens per second over all paths (N / median step).
     pub tok_s: f64,
+    /// Compute dispatches per lockstep step.
+    pub dispatches_per_step: f64,
+    /// Bytes read back to the host per lockstep step.
+    pub readback_bytes_per_step: f64,
 }
 
 /// The N values to measure: `paths` with 1 added, sorted, deduplicated, each in 1..=MAX_PATHS.
@@ -42,36 +51,59 @@ pub fn path_counts(paths: &[u32]) -> anyhow::Result<Vec<usize>> {
     Ok(ns)
 }
 
-fn params(max_tokens: usize) -> GenerateParams {
+fn params(max_tokens: usize, sampling: &Sampling) -> GenerateParams {
     GenerateParams {
         max_tokens,
         stop_tokens: Some(vec![]),
+        sampling: sampling.clone(),
         ..GenerateParams::default()
     }
 }
 
-/// One request of `gen` tokens per path (the prompt from the cache); milliseconds per step.
-fn step_ms(session: &mut Session<'_>, prompt: &[u32], n: usize, gen: usize) -> anyhow::Result<f64> {
+/// One request of `gen` tokens per path (the prompt from the cache): milliseconds per step
+/// (`gen ≥ 2`), and the `Gpu` counters it moved.
+fn request(
+    session: &mut Session<'_>,
+    gpu: &Gpu,
+    prompt: &[u32],
+    n: usize,
+    gen: usize,
+    sampling: &Sampling,
+) -> anyhow::Result<(f64, GpuStats)> {
+    let before = gpu.stats();
     session
-        .generate_paths(prompt, n, &params(gen))
+        .generate_paths(prompt, n, &params(gen, sampling))
         .with_context(|| format!("decoding {n} paths of {gen} tokens"))?;
+    let after = gpu.stats();
+    let moved = GpuStats {
+        dispatches: after.dispatches - before.dispatches,
+        submits: after.submits - before.submits,
+        allocated_bytes: after.allocated_bytes - before.allocated_bytes,
+        pipelines: after.pipelines - before.pipelines,
+        readback_bytes: after.readback_bytes - before.readback_bytes,
+        bind_groups: after.bind_groups - before.bind_groups,
+    };
     let t = session.timings();
     let steps = t.generated.saturating_sub(1);
     anyhow::ensure!(
-        steps > 0,
+        gen == 1 || steps > 0,
         "the engine decoded {} of {gen} steps for {n} paths",
         t.generated
     );
-    Ok(t.decode.as_secs_f64() * 1e3 / steps as f64)
+    Ok((t.decode.as_secs_f64() * 1e3 / steps.max(1) as f64, moved))
 }
 
-/// Measures every N in `ns` (see the module contract); `tick` after each request.
+/// Measures every N in `ns` (see the module contract) with `sampling`; `tick` after each
+/// request.
+#[allow(clippy::too_many_arguments)]
 pub fn measure(
     session: &mut Session<'_>,
+    gpu: &Gpu,
     prompt: &[u32],
     gen: usize,
     ns: &[usize],
     repeat: usize,
+    sampling: &Sampling,
     mut tick: impl FnMut(),
 ) -> anyhow::Result<Vec<PathStep>> {
     anyhow::ensure!(
@@ -79,20 +111,29 @@ pub fn measure(
         "multi-path decode needs at least 2 tokens per path"
     );
     session.reset();
+    // Per N: the counters of a request without decode steps, subtracted from the timed ones.
+    let mut base = Vec::with_capacity(ns.len());
     for &n in ns {
-        step_ms(session, prompt, n, 2)?;
+        request(session, gpu, prompt, n, 2, sampling)?;
+        base.push(request(session, gpu, prompt, n, 1, sampling)?.1);
         tick();
     }
     let mut samples = vec![Vec::with_capacity(repeat); ns.len()];
+    let mut moved = vec![(0u64, 0u64); ns.len()];
     for round in 0..repeat {
         for i in super::stats::round_order(ns.len(), round) {
-            samples[i].push(step_ms(session, prompt, ns[i], gen)?);
+            let (ms, m) = request(session, gpu, prompt, ns[i], gen, sampling)?;
+            samples[i].push(ms);
+            moved[i].0 += m.dispatches.saturating_sub(base[i].dispatches);
+            moved[i].1 += m.readback_bytes.saturating_sub(base[i].readback_bytes);
             tick();
         }
     }
+    let steps = (repeat * (gen - 1)) as f64;
     ns.iter()
         .zip(&samples)
-        .map(|(&n, s)| {
+        .zip(&moved)
+        .map(|((&n, s), &(dispatches, readback))| {
             let step_ms = Summary::of(s).context("no finite step time")?;
             let ratios: Vec<f64> = s.iter().zip(&samples[0]).map(|(a, b)| a / b).collect();
             Ok(PathStep {
@@ -100,6 +141,8 @@ pub fn measure(
                 ratio: Summary::of(&ratios).context("no finite step ratio")?.median,
                 tok_s: n as f64 * 1e3 / step_ms.median,
                 step_ms,
+                dispatches_per_step: dispatches as f64 / steps,
+                readback_bytes_per_step: readback as f64 / steps,
             })
         })
         .collect()

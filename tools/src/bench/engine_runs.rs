@@ -13,7 +13,7 @@
 //!   session's cache (all but its last token), so decode steps see the same context and runs
 //!   follow each other within seconds. Dispatches and submits per token are the `Gpu` counter
 //!   deltas between the first and the last token callback, divided by G − 1: exactly the decode
-//!   steps, no prefill. Several variants (base, LoRA adapter on) are measured in rounds of one
+//!   steps, no prefill; so are the bytes read back per step. Several variants (base, LoRA adapter on) are measured in rounds of one
 //!   run each, the order reversed every other round, so machine drift hits every variant alike
 //!   and the per-round ratios hold. An adapter variant decodes in `Mode::Reasoning` over the
 //!   base-encoded prompt (the engine's KV sharing).
@@ -50,6 +50,8 @@ pub struct DecodeResult {
     pub step_runs: Vec<f64>,
     pub dispatches_per_token: f64,
     pub submits_per_token: f64,
+    /// Bytes read back to the host per decode step (`GpuStats::readback_bytes`).
+    pub readback_bytes_per_token: f64,
 }
 
 /// `len` token ids cycling through a fixed set of ids below `vocab`.
@@ -186,6 +188,7 @@ struct DecodeAcc {
     step: Vec<f64>,
     dispatches: u64,
     submits: u64,
+    readback: u64,
     steps: u64,
 }
 
@@ -224,6 +227,7 @@ pub fn decode(
                 step_runs: acc.step.clone(),
                 dispatches_per_token: per(acc.dispatches),
                 submits_per_token: per(acc.submits),
+                readback_bytes_per_token: per(acc.readback),
             })
         })
         .collect()
@@ -261,6 +265,7 @@ fn decode_run(
     let first = first.unwrap_or(last);
     acc.dispatches += last.dispatches - first.dispatches;
     acc.submits += last.submits - first.submits;
+    acc.readback += last.readback_bytes - first.readback_bytes;
     acc.steps += steps as u64;
     Ok(())
 }

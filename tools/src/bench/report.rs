@@ -11,7 +11,9 @@
 //! splits it by phase: model load, adapter load, session (KV + scratch), runs), `rss_bytes`
 //! (peak resident set of the process before the roofline probes; null without /proc),
 //! `path_step_ratio` (object keyed by N: lockstep decode step of N paths over one shared prompt /
-//! step of 1 path; `path_step_source` = `engine`: `Session::generate_paths`), and, only when `--adapter`
+//! step of 1 path; `path_step_source` = `engine`: `Session::generate_paths`),
+//! `readback_bytes_per_step` (object keyed by N: bytes a decode step copies back to the host,
+//! N = 1 from the single-path decode runs, other N from the lockstep runs), and, only when `--adapter`
 //! was given, `lora_step_ratio` (median over `--lora-rounds` paired rounds of decode step adapter
 //! on / off, 2 steps per run), `lora_bytes_ratio`
 //! (adapter / base weight bytes), `ttft_reasoning_shared_ms` / `ttft_reasoning_reencode_ms` (time
@@ -164,6 +166,7 @@ pub struct Report {
     pub rss_bytes: Option<u64>,
     pub path_step_ratio: BTreeMap<usize, f64>,
     pub path_step_source: &'static str,
+    pub readback_bytes_per_step: BTreeMap<usize, f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lora_step_ratio: Option<f64>,
     /// Adapter bytes / base weight bytes (with `lora_step_ratio`).
@@ -330,6 +333,15 @@ impl Report {
                 "{:.1} ({:.2} / layer), submits / token {:.1}",
                 self.dispatches_per_token, self.dispatches_per_layer, self.submits_per_token
             ),
+        );
+        row(
+            &mut s,
+            "readback / decode step",
+            self.readback_bytes_per_step
+                .iter()
+                .map(|(n, b)| format!("N = {n}: {}", mb(*b as u64)))
+                .collect::<Vec<_>>()
+                .join(", "),
         );
         row(
             &mut s,

@@ -32,7 +32,7 @@ fn at_least(metric: &'static str, value: f64, bound: f64) -> Target {
     }
 }
 
-fn at_most(metric: &'static str, value: f64, bound: f64) -> Target {
+pub(super) fn at_most(metric: &'static str, value: f64, bound: f64) -> Target {
     Target {
         metric,
         value,
