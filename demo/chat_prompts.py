@@ -84,5 +84,7 @@ def chat_prompts(split):
 
 
 def chat_rows(split):
-    return [{"id": f"chat-{split}-{i:04d}", "prompt": p, "answer": "", "kind": "chat"}
+    # `kestrel eval` needs an answer on every line; a chat prompt has none to grade (the demo scores
+    # the task prompts of a mix only), so it gets a placeholder no reply is compared against.
+    return [{"id": f"chat-{split}-{i:04d}", "prompt": p, "answer": "(chat)", "kind": "chat"}
             for i, p in enumerate(chat_prompts(split))]

@@ -31,8 +31,8 @@ and sizes are asked for.
     python3 demo/tasks.py --split train|val|test --seed S --n N [--out FILE]
     python3 demo/tasks.py --chat train|test [--out FILE]      # the switcher's chat prompts
 
-Each line: {"id", "prompt", "answer", "kind": "reasoning"} (chat prompts: "kind": "chat" and an empty
-answer). Standard library only.
+Each line: {"id", "prompt", "answer", "kind": "reasoning"} (chat prompts: "kind": "chat" and the
+placeholder answer "(chat)", which nothing is graded against). Standard library only.
 """
 import argparse
 import hashlib
