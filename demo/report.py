@@ -89,7 +89,7 @@ def pct(x):
 
 
 def acc_cell(s):
-    return f"{pct(s['acc'])} [{100 * s['lo']:.0f}–{100 * s['hi']:.0f}]" if s["n"] else "—"
+    return f"{pct(s['acc'])} [{100 * max(0.0, s['lo']):.0f}–{100 * min(1.0, s['hi']):.0f}]" if s["n"] else "—"
 
 
 def check(run, meta):
