@@ -80,7 +80,7 @@ import json, sys
 run, n = sys.argv[1], int(sys.argv[2])
 chat = [l for l in open(f"{run}/mix_chat.jsonl")][:n]
 task = [l for l in open(f"{run}/test.jsonl")][:n]
-with open(f"{run}/mix.jsonl", "w") as f:
+with open(f"{run}/mix_tasks.jsonl", "w") as f:
     for c, t in zip(chat, task):
         f.write(c); f.write(t)
 PY
@@ -130,7 +130,7 @@ PY
 )
 ev budget --tasks "$RUN/test.jsonl" --adapter "$RUN/reasoning.kst" --mode reasoning --paths 1 --select first \
          --think-budget "$BUDGETS" --max-tokens $MAXTOK
-ev mix   --tasks "$RUN/mix.jsonl" --adapter "$RUN/reasoning.kst" --switcher "$RUN/switcher.kst" \
+ev mix   --tasks "$RUN/mix_tasks.jsonl" --adapter "$RUN/reasoning.kst" --switcher "$RUN/switcher.kst" \
          --mode auto,reasoning --paths 1 --select first --max-tokens $MAXTOK
 
 # ---- latency: the engine's own step ratios and reasoning TTFT after a chat turn
@@ -142,7 +142,7 @@ bench() {
 [ -s "$RUN/bench.json" ] || stage bench bench
 
 # ---- report
-N_MIXALL=$(wc -l < "$RUN/mix.jsonl")
+N_MIXALL=$(wc -l < "$RUN/mix_tasks.jsonl")
 python3 - "$RUN" "$QUICK" "$N_TEST" "$N_MIXALL" "$PATHS" "$TEMP" "$BUDGETS" "$T_START" "$("$KESTREL" --version 2>/dev/null || echo kestrel)" <<PY
 import json, statistics, sys, time
 run, quick, n, nmix, paths, temp, budgets, t0, version = sys.argv[1:]
