@@ -274,7 +274,10 @@ impl ChatTemplate {
                 TEMPLATE_MAX_OUTPUT >> 20
             )));
         }
-        rendered.map_err(|e| EngineError::Template(format!("{e:#}")))?;
+        // `{e}`, not `{e:#}`: minijinja's alternate form appends a source excerpt whose caret
+        // arithmetic overflows on some templates, and a dump of the template's locals (message
+        // text) that does not belong in an error.
+        rendered.map_err(|e| EngineError::Template(e.to_string()))?;
         String::from_utf8(out.bytes)
             .map_err(|e| EngineError::Template(format!("chat template output: {e}")))
     }
@@ -435,6 +438,22 @@ mod tests {
             .unwrap()
             .render(&long, true)
             .is_ok());
+    }
+
+    #[test]
+    fn a_render_error_on_a_form_feed_span_is_typed() {
+        // chat_template fuzz target crash: formatting this render error with minijinja's
+        // alternate form (source excerpt) subtracted with overflow.
+        let src = "{% for  \x0cin messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+        let t = ChatTemplate::new(src, "", "").unwrap();
+        let msgs = [
+            Message::new("setsym", "You are brief."),
+            Message::new("user", "What is 12 * 7?"),
+        ];
+        assert!(matches!(
+            t.render(&msgs, true),
+            Err(EngineError::Template(_))
+        ));
     }
 
     fn tiny_qwen() -> Tokenizer {
