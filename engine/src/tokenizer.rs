@@ -158,7 +158,38 @@ impl Tokenizer {
     }
 }
 
-/// An HF chat template.
+/// Instructions one rendering may execute (minijinja fuel). A 2000-message ChatML conversation
+/// renders inside it (test `hostile_templates_stop_with_an_error`); a hostile template's
+/// nested loops (10^10 iterations) stop in 0.18 s in the fuzz build.
+pub const TEMPLATE_FUEL: u64 = 1_000_000;
+
+/// Bytes one rendering may produce: about 32 times a 128K-token context at ~4 bytes a token, and
+/// a bound on a hostile template that prints a large string in a loop.
+pub const TEMPLATE_MAX_OUTPUT: usize = 16 << 20;
+
+/// An `io::Write` into a buffer that refuses to grow past [`TEMPLATE_MAX_OUTPUT`].
+struct CappedOutput {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > TEMPLATE_MAX_OUTPUT {
+            self.overflowed = true;
+            return Err(std::io::Error::other("chat template output too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An HF chat template. Rendering is bounded: at most [`TEMPLATE_FUEL`] instructions and
+/// [`TEMPLATE_MAX_OUTPUT`] bytes (minijinja itself caps recursion, `range` and string repeats).
 pub struct ChatTemplate {
     env: minijinja::Environment<'static>,
     bos_token: String,
@@ -169,6 +200,7 @@ impl ChatTemplate {
     /// Parse a template. `bos_token` / `eos_token` are the strings templates may refer to.
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
         let mut env = minijinja::Environment::new();
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -223,13 +255,31 @@ impl ChatTemplate {
             .env
             .get_template("chat")
             .map_err(|e| EngineError::Template(e.to_string()))?;
-        tmpl.render(minijinja::context! {
-            messages => messages,
-            add_generation_prompt => add_generation_prompt,
-            bos_token => self.bos_token.as_str(),
-            eos_token => self.eos_token.as_str(),
-        })
-        .map_err(|e| EngineError::Template(format!("{e:#}")))
+        let mut out = CappedOutput {
+            bytes: Vec::new(),
+            overflowed: false,
+        };
+        let rendered = tmpl.render_captured_to(
+            minijinja::context! {
+                messages => messages,
+                add_generation_prompt => add_generation_prompt,
+                bos_token => self.bos_token.as_str(),
+                eos_token => self.eos_token.as_str(),
+            },
+            &mut out,
+        );
+        if out.overflowed {
+            return Err(EngineError::Template(format!(
+                "the chat template's output exceeds {} MiB",
+                TEMPLATE_MAX_OUTPUT >> 20
+            )));
+        }
+        // `{e}`, not `{e:#}`: minijinja's alternate form appends a source excerpt whose caret
+        // arithmetic overflows on some templates, and a dump of the template's locals (message
+        // text) that does not belong in an error.
+        rendered.map_err(|e| EngineError::Template(e.to_string()))?;
+        String::from_utf8(out.bytes)
+            .map_err(|e| EngineError::Template(format!("chat template output: {e}")))
     }
 }
 
@@ -361,6 +411,49 @@ mod tests {
             Err(EngineError::Template(_))
         ));
         assert!(ChatTemplate::new("{% for %}", "", "").is_err());
+    }
+
+    #[test]
+    fn hostile_templates_stop_with_an_error() {
+        // Inputs to the chat_template fuzz target: nested loops (10^10 iterations) ran past its
+        // 10 s timeout, and printing a 100 KB string 10^5 times passed its 2 GiB memory limit.
+        let msgs = [Message::new("user", "hi")];
+        let looping =
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+        let flood = "{% set s = 'x' * 100000 %}{% for i in range(100000) %}{{ s }}{% endfor %}";
+        for (src, what) in [(looping, "fuel"), (flood, "exceeds 16 MiB")] {
+            let t = ChatTemplate::new(src, "", "").unwrap();
+            let started = std::time::Instant::now();
+            match t.render(&msgs, true) {
+                Err(EngineError::Template(m)) => assert!(m.contains(what), "{m}"),
+                other => panic!("{src}: {:?}", other.map(|s| s.len())),
+            }
+            assert!(started.elapsed().as_secs() < 30, "{src}");
+        }
+        // A long real conversation stays far inside both bounds.
+        let long: Vec<Message> = (0..2000)
+            .map(|i| Message::new(if i % 2 == 0 { "user" } else { "assistant" }, "some text"))
+            .collect();
+        assert!(ChatTemplate::new(CHATML, "", "")
+            .unwrap()
+            .render(&long, true)
+            .is_ok());
+    }
+
+    #[test]
+    fn a_render_error_on_a_form_feed_span_is_typed() {
+        // chat_template fuzz target crash: formatting this render error with minijinja's
+        // alternate form (source excerpt) subtracted with overflow.
+        let src = "{% for  \x0cin messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+        let t = ChatTemplate::new(src, "", "").unwrap();
+        let msgs = [
+            Message::new("setsym", "You are brief."),
+            Message::new("user", "What is 12 * 7?"),
+        ];
+        assert!(matches!(
+            t.render(&msgs, true),
+            Err(EngineError::Template(_))
+        ));
     }
 
     fn tiny_qwen() -> Tokenizer {
