@@ -286,7 +286,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let decode_tok_s = decode.tok_s.median;
     let achieved_gb_s = bytes_per_token as f64 * decode_tok_s / 1e9;
-    let info = gpu.adapter_info();
     let lora_ratios: Vec<f64> = lora_pairs
         .as_ref()
         .map(|(off, on)| {
@@ -370,25 +369,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             shared_ms: r.shared_ms,
             reencode_ms: r.reencode_ms,
         }),
-        model: ModelInfo {
-            path: args.model.display().to_string(),
-            arch: format!("{:?}", cfg.arch).to_lowercase(),
-            layers: cfg.num_hidden_layers,
-            hidden_size: cfg.hidden_size,
-            intermediate_size: cfg.intermediate_size,
-            vocab_size: cfg.vocab_size,
-            weight_bytes: engine.weight_bytes(),
-        },
-        device: DeviceInfo {
-            adapter: engine.adapter_description(),
-            name: info.name.clone(),
-            device_type: format!("{:?}", info.device_type),
-            backend: format!("{:?}", info.backend),
-            driver: format!("{} {}", info.driver, info.driver_info)
-                .trim()
-                .to_string(),
-            shader_f16: gpu.has_f16(),
-        },
+        model: ModelInfo::of(&args.model, &engine),
+        device: DeviceInfo::of(&engine),
         settings: Settings {
             prompt_tokens: args.prompt_tokens.clone(),
             gen_tokens: args.gen_tokens,

@@ -20,7 +20,11 @@ fn task_generator_tests_pass() {
         .current_dir(repo())
         .output()
         .expect("python3 runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -37,7 +41,12 @@ fn demo_quick_runs_every_stage() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo.sh --quick failed:\n{stderr}");
     let results = std::fs::read_to_string(run.join("RESULTS.md")).expect("RESULTS.md written");
-    for section in ["## Accuracy", "## Budget forcing", "## Switcher", "## Latency"] {
+    for section in [
+        "## Accuracy",
+        "## Budget forcing",
+        "## Switcher",
+        "## Latency",
+    ] {
         assert!(results.contains(section), "RESULTS.md lacks {section}");
     }
     let _ = std::fs::remove_dir_all(&run);

@@ -169,7 +169,6 @@ pub fn run(args: &Args, ns: &[usize]) -> anyhow::Result<NoopReport> {
             });
         }
     }
-    let info = gpu.adapter_info();
     let key = |f: fn(&NoopRow) -> f64| steps.iter().map(|r| (r.n, f(r))).collect();
     let host_us_per_step: BTreeMap<usize, f64> = key(|r| r.host_us.median);
     let targets = [
@@ -189,25 +188,8 @@ pub fn run(args: &Args, ns: &[usize]) -> anyhow::Result<NoopReport> {
         us_per_dispatch: key(|r| r.us_per_dispatch),
         readback_bytes_per_step: key(|r| r.readback_bytes_per_step),
         roofline: ROOFLINE_SKIPPED,
-        model: ModelInfo {
-            path: args.model.display().to_string(),
-            arch: format!("{:?}", cfg.arch).to_lowercase(),
-            layers: cfg.num_hidden_layers,
-            hidden_size: cfg.hidden_size,
-            intermediate_size: cfg.intermediate_size,
-            vocab_size: cfg.vocab_size,
-            weight_bytes: engine.weight_bytes(),
-        },
-        device: DeviceInfo {
-            adapter: engine.adapter_description(),
-            name: info.name.clone(),
-            device_type: format!("{:?}", info.device_type),
-            backend: format!("{:?}", info.backend),
-            driver: format!("{} {}", info.driver, info.driver_info)
-                .trim()
-                .to_string(),
-            shader_f16: gpu.has_f16(),
-        },
+        model: ModelInfo::of(&args.model, &engine),
+        device: DeviceInfo::of(&engine),
         prompt_tokens: prompt_len,
         gen_tokens: args.gen_tokens,
         repeat: args.repeat,

@@ -58,6 +58,40 @@ pub struct DeviceInfo {
     pub shader_f16: bool,
 }
 
+impl ModelInfo {
+    /// The loaded model at `path`.
+    pub fn of(path: &std::path::Path, engine: &kestrel::Engine) -> ModelInfo {
+        let cfg = engine.config();
+        ModelInfo {
+            path: path.display().to_string(),
+            arch: format!("{:?}", cfg.arch).to_lowercase(),
+            layers: cfg.num_hidden_layers,
+            hidden_size: cfg.hidden_size,
+            intermediate_size: cfg.intermediate_size,
+            vocab_size: cfg.vocab_size,
+            weight_bytes: engine.weight_bytes(),
+        }
+    }
+}
+
+impl DeviceInfo {
+    /// The GPU adapter `engine` runs on.
+    pub fn of(engine: &kestrel::Engine) -> DeviceInfo {
+        let gpu = engine.gpu();
+        let info = gpu.adapter_info();
+        DeviceInfo {
+            adapter: engine.adapter_description(),
+            name: info.name.clone(),
+            device_type: format!("{:?}", info.device_type),
+            backend: format!("{:?}", info.backend),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
+            shader_f16: gpu.has_f16(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Settings {
     pub prompt_tokens: Vec<usize>,
