@@ -371,3 +371,17 @@ fn non_finite_values_are_refused_in_every_tensor_kind() {
         }
     }
 }
+
+#[test]
+fn a_tokenizer_that_cannot_load_is_refused_at_convert() {
+    expect_err(
+        |p| {
+            let cfg = hf_config("qwen2", true);
+            write_hf_dir(p, &cfg, &hf_tensors(&cfg, Dtype::BF16), 1);
+            // Valid JSON, but vocabulary ids no tokenizer accepts.
+            let bad = r#"{"model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}}"#;
+            std::fs::write(p.join("tokenizer.json"), bad).unwrap();
+        },
+        |e| matches!(e, FormatError::BadConfig(m) if m.contains("not a usable tokenizer")),
+    );
+}

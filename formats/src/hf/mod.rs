@@ -2,7 +2,7 @@
 //!
 //! Input (a directory): `config.json` (Qwen2ForCausalLM or LlamaForCausalLM), weights as
 //! `model.safetensors`, or `model.safetensors.index.json` + the shards it names (confined to the
-//! directory, see `index.rs`), F32/F16/BF16; optional `tokenizer.json` (embedded verbatim) and
+//! directory, see `index.rs`), F32/F16/BF16; optional `tokenizer.json` (embedded verbatim once it loads) and
 //! `tokenizer_config.json` (its `chat_template`, string or `[{name, template}]` list → `default`).
 //!
 //! Contract of [`convert_hf`]: everything is validated before the first byte is written — every
@@ -193,6 +193,11 @@ pub fn convert_hf(
         let text = std::fs::read_to_string(&tok).map_err(|e| FormatError::io(&tok, e))?;
         serde_json::from_str::<Value>(&text)
             .map_err(|e| FormatError::BadConfig(format!("tokenizer.json: {e}")))?;
+        // Built once as the engine will build it, so a tokenizer that cannot load is refused
+        // here rather than converting to a model that fails at load.
+        text.parse::<tokenizers::Tokenizer>().map_err(|e| {
+            FormatError::BadConfig(format!("tokenizer.json is not a usable tokenizer: {e}"))
+        })?;
         w.set_tokenizer_json(text);
     }
     let tc = dir.join("tokenizer_config.json");
