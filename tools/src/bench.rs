@@ -124,17 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let ns = args.validate()?;
     if args.backend == BackendArg::Noop {
         let report = noop::run(&args, &ns)?;
-        if args.json {
-            eprint!("{}", report.table());
-            writeln!(
-                std::io::stdout(),
-                "{}",
-                serde_json::to_string_pretty(&report)?
-            )?;
-        } else {
-            write!(std::io::stdout(), "{}", report.table())?;
-        }
-        return Ok(());
+        return emit(args.json, &report.table(), &report);
     }
     let file =
         KstFile::open(&args.model).with_context(|| format!("opening {}", args.model.display()))?;
@@ -397,15 +387,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         targets: Vec::new(),
     };
     report.targets = targets::check(&report);
-    if args.json {
-        eprint!("{}", report.table());
+    emit(args.json, &report.table(), &report)
+}
+
+/// Prints a report: the table on stdout, or with `--json` the JSON on stdout and the table on
+/// stderr (so a person watching still sees it).
+fn emit(json: bool, table: &str, report: &impl serde::Serialize) -> anyhow::Result<()> {
+    if json {
+        eprint!("{table}");
         writeln!(
             std::io::stdout(),
             "{}",
-            serde_json::to_string_pretty(&report)?
+            serde_json::to_string_pretty(report)?
         )?;
     } else {
-        write!(std::io::stdout(), "{}", report.table())?;
+        write!(std::io::stdout(), "{table}")?;
     }
     Ok(())
 }
