@@ -30,6 +30,11 @@ pub struct EngineOptions {
     /// heads), so a corrupted file is refused instead of computing garbage. On by default: it
     /// reads the mapped file once more, which costs little next to the upload.
     pub verify_checksums: bool,
+    /// Choose decode tokens on the CPU from read-back logits (the reference sampler) instead of
+    /// on the device in the step's submit. The tokens are the same (one RNG keyed by
+    /// `(seed, step, path)`, one weight rule); the step then reads back `[N, V]` floats instead of
+    /// N ids. Off by default; for checking the device against the reference.
+    pub pick_on_cpu: bool,
 }
 
 impl Default for EngineOptions {
@@ -40,6 +45,7 @@ impl Default for EngineOptions {
             prefill_chunk: 128,
             kv_budget_bytes: 2 << 30,
             verify_checksums: true,
+            pick_on_cpu: false,
         }
     }
 }

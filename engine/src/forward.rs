@@ -24,6 +24,7 @@ use kestrel_kernels::heads::{HeadDims, QkvLayout};
 use kestrel_kernels::pooled_head_f32::{HeadShape, PooledHead, Pooling};
 use kestrel_kernels::rmsnorm_f32::RmsNorm;
 use kestrel_kernels::rope_kv_append_f16::{KvSegment, RopeKvAppend, RopeKvBuffers};
+use kestrel_kernels::sampling::{Argmax, Sample, ARGMAX_NON_FINITE};
 use kestrel_kernels::swiglu_f32::Swiglu;
 use kestrel_kernels::{
     embedding, lora_shrink, lora_shrink_swiglu, matmul, matmul_swiglu, BufferBinding, Epilogue,
@@ -36,6 +37,7 @@ use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::head::HeadKind;
 use crate::kv::{KvCache, LayerKv};
+use crate::sampling::Sampling;
 
 /// `KESTREL_PROFILE=1`: submit and wait after every kernel and accumulate wall time per kernel
 /// (printed by `kestrel generate --stats`). Slows everything down; for finding hot spots only.
@@ -101,6 +103,16 @@ pub(crate) struct Kernels {
     attention_decode: AttentionDecode,
     swiglu: Swiglu,
     pooled_head: PooledHead,
+    argmax: Argmax,
+    sample: Sample,
+}
+
+/// Choose the next token of every logits row on the device, in the same submit as the forward
+/// step: with these settings, at this decode step (the RNG counter).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PickOnDevice<'a> {
+    pub sampling: &'a Sampling,
+    pub step: usize,
 }
 
 impl Kernels {
@@ -112,6 +124,8 @@ impl Kernels {
             attention_decode: AttentionDecode::new(gpu)?,
             swiglu: Swiglu::new(gpu)?,
             pooled_head: PooledHead::new(gpu)?,
+            argmax: Argmax::new(gpu)?,
+            sample: Sample::new(gpu)?,
         })
     }
 }
@@ -140,6 +154,8 @@ pub(crate) struct State {
     pub logit_rows: usize,
     pub profiler: Profiler,
     s_len: wgpu::Buffer, // [LOGIT_ROWS] u32 suffix lengths for multi-path decode
+    streams: wgpu::Buffer, // [LOGIT_ROWS] u32: row n samples with RNG stream n (its path)
+    picked: wgpu::Buffer,  // [LOGIT_ROWS, 2] u32: (token, flags) chosen on the device
     attn_scratch: Option<wgpu::Buffer>, // split-K partials of attention_decode
     prefill_scratch: Option<wgpu::Buffer>, // split-K partials of attention_prefill (long contexts)
 }
@@ -184,6 +200,11 @@ impl State {
             logit_rows: 0,
             profiler: Profiler::new(),
             s_len: gpu.zeros("s_len", f(LOGIT_ROWS))?,
+            streams: gpu.upload(
+                "streams",
+                bytemuck::cast_slice(&(0..LOGIT_ROWS as u32).collect::<Vec<u32>>()),
+            )?,
+            picked: gpu.zeros("picked", f(2 * LOGIT_ROWS))?,
             attn_scratch: None,
             prefill_scratch: None,
         })
@@ -260,7 +281,9 @@ impl Engine {
     }
 
     /// Run `tokens` (positions `past ..`) through every block, appending their K/V to the prefix
-    /// segment, and return the logits of the requested rows (`[rows, V]` row-major).
+    /// segment, and return the logits of the requested rows (`[rows, V]` row-major). With `pick`
+    /// (and `rows` = `Last`) the last row's next token is chosen on the device instead and nothing
+    /// is returned: read it with [`Engine::read_picked`].
     pub(crate) fn forward_prefill(
         &self,
         st: &mut State,
@@ -269,7 +292,13 @@ impl Engine {
         past: usize,
         rows: LogitRows,
         lora: Option<&Adapter>,
+        pick: Option<PickOnDevice<'_>>,
     ) -> Result<Vec<f32>> {
+        if pick.is_some() && rows != LogitRows::Last {
+            return Err(EngineError::BadParameter(
+                "a token is picked on the device only from the last row".into(),
+            ));
+        }
         let t = tokens.len();
         if t == 0 || t > st.t_max {
             return Err(EngineError::BadParameter(format!(
@@ -400,6 +429,12 @@ impl Engine {
                 self.encode_heads(&mut r, st, &st.last_n, 1)?;
                 st.profiler.step(&mut r, "heads")?;
             }
+            if let Some(pick) = pick {
+                self.encode_pick(&mut r, st, 1, pick)?;
+                st.profiler.step(&mut r, "pick")?;
+                r.submit()?;
+                continue;
+            }
             r.submit()?;
             self.read_logits_into(st, &mut out)?;
         }
@@ -409,9 +444,11 @@ impl Engine {
 
     /// One decode step of `tokens.len()` paths in lockstep over the shared prefix (`p_len`
     /// tokens): path n's token is at suffix slot `step` (position `p_len + step`). Appends each
-    /// path's K/V to its suffix segment and leaves `[N, V]` logits in `st.logits`. One weight read
-    /// serves all paths (the matmuls run with T = N columns); the prefix is read once per step
-    /// for all paths' queries.
+    /// path's K/V to its suffix segment and leaves `[N, V]` logits in `st.logits`; with `pick`,
+    /// each path's next token is also chosen on the device (path n = RNG stream n), for
+    /// [`Engine::read_picked`]. One weight read serves all paths (the matmuls run with T = N
+    /// columns); the prefix is read once per step for all paths' queries.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward_decode(
         &self,
         st: &mut State,
@@ -420,6 +457,7 @@ impl Engine {
         p_len: usize,
         step: usize,
         lora: Option<&Adapter>,
+        pick: Option<PickOnDevice<'_>>,
     ) -> Result<()> {
         let n = tokens.len();
         if n == 0 || n > LOGIT_ROWS || n > kv.shape.paths || step >= kv.shape.suffix {
@@ -480,8 +518,67 @@ impl Engine {
             // pools prompts). The lm_head left the paths' final-normed hidden states in last_n.
             self.encode_heads(&mut rec, st, &st.last_n, nn)?;
         }
+        if let Some(pick) = pick {
+            self.encode_pick(&mut rec, st, nn, pick)?;
+        }
         rec.submit()?;
         Ok(())
+    }
+
+    /// Records the choice of the next token of the first `n` logits rows into `st.picked`:
+    /// `argmax_f32` when greedy, else `sample_f32` with row n on RNG stream n.
+    fn encode_pick(
+        &self,
+        rec: &mut Recorder<'_>,
+        st: &State,
+        n: u32,
+        pick: PickOnDevice<'_>,
+    ) -> Result<()> {
+        let v = self.config.vocab_size as u32;
+        let logits = BufferBinding::range(&st.logits, 0, u64::from(n) * u64::from(v) * 4);
+        if pick.sampling.is_greedy() {
+            self.kernels.argmax.encode(rec, logits, &st.picked, n, v)?;
+        } else {
+            let cfg = pick.sampling.kernel_config(pick.step);
+            self.kernels
+                .sample
+                .encode(rec, logits, &st.streams, &st.picked, n, v, &cfg)?;
+        }
+        Ok(())
+    }
+
+    /// The next token of the first `n` rows of the last forward's logits, chosen on the CPU by
+    /// the reference sampler (row n = path n); `buf` is reused for the `[n, V]` read-back.
+    pub(crate) fn pick_on_cpu(
+        &self,
+        st: &State,
+        n: usize,
+        sampling: &Sampling,
+        step: usize,
+        buf: &mut Vec<f32>,
+    ) -> Result<Vec<u32>> {
+        let v = self.config.vocab_size;
+        buf.clear();
+        self.read_logits_into(st, buf)?;
+        (0..n)
+            .map(|p| crate::sampling::pick(&buf[p * v..(p + 1) * v], sampling, step, p))
+            .collect()
+    }
+
+    /// The tokens the last forward with `pick` chose for its first `n` rows (8 bytes a row read
+    /// back); a row that held NaN/Inf is an error at `step`, never a silent token 0.
+    pub(crate) fn read_picked(&self, st: &State, n: usize, step: usize) -> Result<Vec<u32>> {
+        let pairs = self.gpu.read::<u32>(&st.picked, 0, 2 * n)?;
+        pairs
+            .chunks_exact(2)
+            .map(|tf| {
+                if tf[1] & ARGMAX_NON_FINITE != 0 {
+                    Err(EngineError::NonFiniteLogits { step })
+                } else {
+                    Ok(tf[0])
+                }
+            })
+            .collect()
     }
 
     /// Records every loaded head over the `n` final-normed rows of `xn` into `st.heads_out`.

@@ -1,10 +1,19 @@
-//! Sampling parameters and their validation. The sampling itself runs on the GPU
-//! (`kestrel_kernels::sampling`); this module turns user input into checked kernel parameters.
+//! Sampling parameters, their validation, and the CPU sampler.
+//!
+//! Decode steps choose their tokens on the device, in the step's own submit
+//! (`kestrel_kernels::sampling`: `argmax_f32` for greedy, `sample_f32` otherwise), and read back
+//! only the chosen ids. The CPU sampler here is the same decision written plainly (the kernels'
+//! references): it picks a request's first token from the prompt's logits, and it is what the
+//! device is tested against. Both draw from one counter-based RNG keyed by `(seed, step, path)`,
+//! so a seed gives the same tokens on either.
+
+use kestrel_kernels::sampling::sample_f32::reference;
+use kestrel_kernels::sampling::{SampleConfig, SampleParams};
 
 use crate::error::{EngineError, Result};
 
 /// How the next token is chosen. `temperature == 0` means greedy (argmax).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sampling {
     /// 0 = greedy; otherwise logits are divided by it (must be finite, > 0).
     pub temperature: f32,
@@ -51,6 +60,18 @@ impl Sampling {
             )));
         }
         Ok(())
+    }
+
+    /// The kernels' settings for decode step `step` (the RNG counter).
+    pub(crate) fn kernel_config(&self, step: usize) -> SampleConfig {
+        SampleConfig {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+            // Steps are bounded by the context (< 2^32); the counter wraps rather than fails.
+            step: step as u32,
+        }
     }
 }
 
@@ -139,13 +160,13 @@ mod tests {
     }
 }
 
-/// Pick path `path`'s token at `step` from one row of logits; a NaN/Inf row is an error, never a
-/// silent token 0.
-pub(crate) fn pick(row: &[f32], s: &Sampling, step: usize, path: usize) -> crate::Result<u32> {
+/// Pick path `path`'s token at `step` from one row of logits on the CPU; a NaN/Inf row is an
+/// error, never a silent token 0.
+pub(crate) fn pick(row: &[f32], s: &Sampling, step: usize, path: usize) -> Result<u32> {
     if !all_finite(row) {
         return Err(EngineError::NonFiniteLogits { step });
     }
-    Ok(sample_cpu(row, s, step as u64, path as u64))
+    sample_cpu(row, s, step, path)
 }
 
 /// Lanes of the vectorisable scans below (the compiler turns each lane array into registers).
@@ -184,58 +205,16 @@ fn argmax(row: &[f32]) -> u32 {
     row.iter().position(|&x| x == max).unwrap_or(0) as u32
 }
 
-/// splitmix64: a counter-based hash so sample `(seed, step, path)` is reproducible.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A uniform f64 in [0, 1) for `(seed, step, path)`.
-pub fn uniform(seed: u64, step: u64, path: u64) -> f64 {
-    let h = mix(mix(mix(seed) ^ step) ^ path.wrapping_mul(0xD6E8_FEB8_6659_FD93));
-    (h >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Pick a token from one row of finite logits. Greedy = argmax (first on ties). Otherwise:
-/// softmax(logits / T) → keep the top-k → keep the smallest prefix (by descending probability,
-/// ties by index) reaching top-p → draw with `uniform(seed, step, path)` by cumulative sum.
-pub fn sample_cpu(logits: &[f32], s: &Sampling, step: u64, path: u64) -> u32 {
-    let argmax = argmax(logits);
+/// Pick a token from one row of finite logits, exactly as the device does. Greedy = the lowest
+/// index of the largest value (`argmax_f32`). Otherwise `sample_f32`'s contract: integer weights
+/// `≈ 2^30·e^((x − max)/T)`, the top-k, then the shortest prefix reaching top-p, then a draw by
+/// the RNG of `(seed, step, path)` (the path is the RNG stream).
+pub fn sample_cpu(logits: &[f32], s: &Sampling, step: usize, path: usize) -> Result<u32> {
     if s.is_greedy() {
-        return argmax;
+        return Ok(argmax(logits));
     }
-    let max = logits[argmax as usize];
-    let mut probs: Vec<(u32, f64)> = logits
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| (i as u32, (((v - max) / s.temperature) as f64).exp()))
-        .collect();
-    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    if s.top_k > 0 {
-        probs.truncate(s.top_k as usize);
-    }
-    let total: f64 = probs.iter().map(|p| p.1).sum();
-    if s.top_p < 1.0 {
-        let mut acc = 0.0;
-        let keep = probs
-            .iter()
-            .position(|p| {
-                acc += p.1 / total;
-                acc >= s.top_p as f64
-            })
-            .map_or(probs.len(), |i| i + 1);
-        probs.truncate(keep);
-    }
-    let total: f64 = probs.iter().map(|p| p.1).sum();
-    let target = uniform(s.seed, step, path) * total;
-    let mut acc = 0.0;
-    for &(id, p) in &probs {
-        acc += p;
-        if acc > target {
-            return id;
-        }
-    }
-    probs.last().map_or(argmax, |p| p.0)
+    let v = u32::try_from(logits.len()).unwrap_or(u32::MAX);
+    let params = SampleParams::new(&s.kernel_config(step), 1, v)
+        .map_err(|e| EngineError::BadParameter(e.to_string()))?;
+    Ok(reference::sample_row(logits, &params, path as u32).0)
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::adapter::{Adapter, AdapterId};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
-use crate::forward::{LogitRows, State};
+use crate::forward::{LogitRows, PickOnDevice, State};
 use crate::head::{pool, HeadInfo, HeadKind, PoolAcc, SwitchDecision};
 use crate::kv::{KvCache, KvShape};
 use crate::reasoning::{Thinking, ThinkingBudget};
@@ -463,6 +463,7 @@ impl<'e> Session<'e> {
                 past,
                 want,
                 adapter,
+                None,
             )?;
             out.extend(logits);
             past += piece.len();
@@ -619,19 +620,19 @@ impl Session<'_> {
         let mut done = vec![false; n];
         // Paths whose token of this step is their own (not one past their stop).
         let mut live = vec![true; n];
-        let mut logits = first;
+        // The first token of every path comes from the prompt's last row, each path drawing on
+        // its own RNG stream; later tokens are chosen on the device in each step's submit.
+        let mut picked = (0..n)
+            .map(|p| pick(&first[..v], &params.sampling, 0, p))
+            .collect::<Result<Vec<u32>>>()?;
+        let on_device = !engine.options.pick_on_cpu;
+        let mut logits = Vec::new();
         let lora = self.lora(req.decode_lora);
         let t0 = Instant::now();
         for step in 0..params.max_tokens {
             let mut next = Vec::with_capacity(n);
             for p in 0..n {
-                // The first token of every path comes from the prompt's last row.
-                let row = if step == 0 {
-                    &logits[..v]
-                } else {
-                    &logits[p * v..(p + 1) * v]
-                };
-                let mut id = pick(row, &params.sampling, step, p)?;
+                let mut id = picked[p];
                 live[p] = !done[p];
                 if !done[p] {
                     id = thinking[p].choose(id);
@@ -654,7 +655,11 @@ impl Session<'_> {
             // Runs this step's tokens: the next logits, and the verifier rows of these tokens
             // (after the last step only the rows are needed).
             let p_len = self.prefix.len();
-            engine.forward_decode(&mut self.state, &self.kv, &next, p_len, step, lora)?;
+            let choose = (on_device && !last).then_some(PickOnDevice {
+                sampling: &params.sampling,
+                step: step + 1,
+            });
+            engine.forward_decode(&mut self.state, &self.kv, &next, p_len, step, lora, choose)?;
             if scored {
                 let rows = engine.read_heads(&self.state, n)?;
                 for p in (0..n).filter(|&p| live[p]) {
@@ -670,9 +675,11 @@ impl Session<'_> {
             if last {
                 break;
             }
-            self.state.logit_rows = n;
-            logits.clear();
-            engine.read_logits_into(&self.state, &mut logits)?;
+            picked = if on_device {
+                engine.read_picked(&self.state, n, step + 1)?
+            } else {
+                engine.pick_on_cpu(&self.state, n, &params.sampling, step + 1, &mut logits)?
+            };
         }
         self.timings.decode = t0.elapsed();
         for (p, o) in out.iter_mut().enumerate() {
@@ -730,6 +737,7 @@ impl TokenStream<'_, '_> {
                 // Single-path decode appends `prev` to the prefix segment (a T = 1 step).
                 let past = s.prefix.len();
                 let lora = s.lora(self.req.decode_lora);
+                let on_device = !engine.options.pick_on_cpu;
                 let logits = engine.forward_prefill(
                     &mut s.state,
                     &s.kv,
@@ -737,11 +745,19 @@ impl TokenStream<'_, '_> {
                     past,
                     LogitRows::Last,
                     lora,
+                    on_device.then_some(PickOnDevice {
+                        sampling: &self.params.sampling,
+                        step: self.step,
+                    }),
                 )?;
                 s.prefix.push(prev);
                 s.prefix_lora.push(self.req.decode_lora);
                 s.prefix_heads.extend_from_slice(&s.state.head_rows);
-                let id = pick(&logits, &self.params.sampling, self.step, 0)?;
+                let id = if on_device {
+                    engine.read_picked(&s.state, 1, self.step)?[0]
+                } else {
+                    pick(&logits, &self.params.sampling, self.step, 0)?
+                };
                 s.timings.decode += t0.elapsed();
                 id
             }

@@ -6,16 +6,88 @@ use kestrel::{GenerateParams, Mode, Sampling};
 use kestrel_tests::*;
 
 fn engine() -> kestrel::Engine {
+    engine_with(kestrel::EngineOptions::default(), "paths-qwen2")
+}
+
+fn engine_with(options: kestrel::EngineOptions, name: &str) -> kestrel::Engine {
     let dir = fixtures().join("tiny/qwen2_tied_gqa");
     let r = json(&dir.join("ref.json"));
-    let kst = convert_gguf(
-        &dir.join(r["gguf"]["Q4_0"]["file"].as_str().unwrap()),
-        "paths-qwen2",
-    );
-    let mut e = load_engine(&kst);
-    let akst = convert_peft(&dir.join("adapters/r8_all"), &kst, "paths-qwen2-a").unwrap();
+    let kst = convert_gguf(&dir.join(r["gguf"]["Q4_0"]["file"].as_str().unwrap()), name);
+    let mut e = kestrel::Engine::load_on(gpu(), &kst, options).unwrap();
+    let akst = convert_peft(&dir.join("adapters/r8_all"), &kst, &format!("{name}-a")).unwrap();
     e.load_adapter(akst).unwrap();
     e
+}
+
+/// Tokens chosen on the device in each step's submit equal the CPU reference sampler's choice
+/// from the read-back logits: same seed, same tokens, for one path and for a batch, greedy and
+/// with every sampling filter.
+#[test]
+fn device_sampling_equals_the_cpu_reference() {
+    let device = engine();
+    let cpu = engine_with(
+        kestrel::EngineOptions {
+            pick_on_cpu: true,
+            ..Default::default()
+        },
+        "paths-qwen2-cpu",
+    );
+    let prompt = ids(&json(&fixtures().join("tiny/qwen2_tied_gqa/ref.json"))["input_ids"]);
+    let samplings = [
+        Sampling::greedy(),
+        Sampling {
+            temperature: 0.8,
+            top_k: 50,
+            top_p: 0.95,
+            seed: 3,
+        },
+        Sampling {
+            temperature: 1.3,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 11,
+        },
+        Sampling {
+            temperature: 0.7,
+            top_k: 5,
+            top_p: 1.0,
+            seed: u64::MAX,
+        },
+        Sampling {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 0.5,
+            seed: 1 << 40,
+        },
+    ];
+    let mut differ = 0;
+    for mode in [Mode::Chat, Mode::Reasoning] {
+        for sampling in samplings {
+            let params = GenerateParams {
+                max_tokens: 16,
+                stop_tokens: Some(vec![]),
+                mode,
+                sampling,
+                ..Default::default()
+            };
+            let run = |e: &kestrel::Engine, n: usize| {
+                let mut s = e.session().unwrap();
+                if n == 1 {
+                    vec![s.generate(&prompt, &params, |_| true).unwrap().0]
+                } else {
+                    let paths = s.generate_paths(&prompt, n, &params).unwrap();
+                    paths.into_iter().map(|p| p.tokens).collect()
+                }
+            };
+            for n in [1, 3, 8] {
+                let (d, c) = (run(&device, n), run(&cpu, n));
+                assert_eq!(d, c, "{mode:?}, {sampling:?}, {n} paths");
+                differ += usize::from(d.iter().any(|t| *t != d[0]));
+            }
+        }
+    }
+    // The sampled batches explore (so the comparison covered distinct random streams).
+    assert!(differ >= 4, "only {differ} batches had distinct paths");
 }
 
 #[test]

@@ -93,6 +93,11 @@ pub struct Args {
     /// prefill chunk); the roofline probe is skipped.
     #[arg(long, value_enum, default_value_t = BackendArg::Device)]
     pub backend: BackendArg,
+    /// Choose decode tokens on the CPU from read-back logits (the reference sampler, `[N, V]`
+    /// floats read back per step) instead of on the device (N ids read back); the tokens are
+    /// the same. For measuring what device sampling saves.
+    #[arg(long)]
+    pub pick_on_cpu: bool,
 }
 
 /// `--backend`.
@@ -128,7 +133,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let file =
         KstFile::open(&args.model).with_context(|| format!("opening {}", args.model.display()))?;
-    let mut engine = Engine::load(&args.model, EngineOptions::default())
+    let options = EngineOptions {
+        pick_on_cpu: args.pick_on_cpu,
+        ..EngineOptions::default()
+    };
+    let mut engine = Engine::load(&args.model, options)
         .with_context(|| format!("loading {}", args.model.display()))?;
     let alloc = |e: &Engine| e.gpu().stats().allocated_bytes;
     let after_model = alloc(&engine);

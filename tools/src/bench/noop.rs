@@ -16,9 +16,10 @@
 //!   logits readback and the first token's sampling.
 //! - `dispatches_per_step`, `us_per_dispatch` (= host µs per step / dispatches per step) and
 //!   `readback_bytes_per_step`, keyed by N like `host_us_per_step`.
-//! - Kernels do not run, so logits are all zero: sorting them for temperature sampling costs
-//!   less than sorting real logits, so the sampled figures are a lower bound of the CPU
-//!   sampler's share.
+//! - Kernels do not run, so the device-side token choice costs nothing here; what it costs the
+//!   host (recording its dispatch, reading back 8 bytes a path) is counted. With
+//!   `--pick-on-cpu` the logits read back are all zero, which makes the CPU sampler's sort
+//!   cheaper than on real logits, so those figures are a lower bound.
 //! - No GPU roofline probe and no host bandwidth: nothing executes, so there is no bandwidth to
 //!   measure; the table says so. `--adapter` is refused (this measures the base model).
 
@@ -87,6 +88,7 @@ pub fn run(args: &Args, ns: &[usize]) -> anyhow::Result<NoopReport> {
             noop: true,
             ..GpuOptions::default()
         },
+        pick_on_cpu: args.pick_on_cpu,
         ..EngineOptions::default()
     };
     let chunk = options.prefill_chunk;
