@@ -351,31 +351,46 @@ fn content_ranges(
 
 /// Incremental detokenizer: feed ids one at a time, get the new text (if any) back. Holds text
 /// back while it ends in an incomplete UTF-8 sequence (decoded as U+FFFD).
+///
+/// It is `tokenizers`' `DecodeStream` (its `step_decode_stream`, with the state kept here so the
+/// decoder borrows no tokenizer): each step decodes only a short window of ids (the previous
+/// chunk's ids and the new ones) and emits what follows the previous chunk's text, so a token
+/// costs the same at any length, and decoders that strip a leading space see their context.
 pub struct StreamDecoder {
     ids: Vec<u32>,
-    emitted: usize,
+    prefix: String,
+    prefix_index: usize,
 }
 
 impl StreamDecoder {
     pub fn new() -> Self {
         StreamDecoder {
             ids: Vec::new(),
-            emitted: 0,
+            prefix: String::new(),
+            prefix_index: 0,
         }
     }
 
     pub fn push(&mut self, tok: &Tokenizer, id: u32) -> Result<Option<String>> {
-        self.ids.push(id);
-        let text = tok.decode(&self.ids, true)?;
-        if text.ends_with('\u{FFFD}')
-            || text.len() <= self.emitted
-            || !text.is_char_boundary(self.emitted)
-        {
-            return Ok(None);
+        let step = |d: &mut Self| {
+            tokenizers::tokenizer::step_decode_stream(
+                &tok.inner,
+                vec![id],
+                true,
+                &mut d.ids,
+                &mut d.prefix,
+                &mut d.prefix_index,
+            )
+        };
+        match step(self) {
+            Ok(text) => Ok(text),
+            // The window's decoding no longer starts with the previous chunk (a decoder that
+            // rewrites earlier text): restart the window at this id rather than fail the stream.
+            Err(_) => {
+                *self = Self::new();
+                step(self).map_err(|e| EngineError::Tokenizer(e.to_string()))
+            }
         }
-        let delta = text[self.emitted..].to_string();
-        self.emitted = text.len();
-        Ok(Some(delta))
     }
 }
 
@@ -463,6 +478,35 @@ mod tests {
 
     fn count(ids: &[u32], id: u32) -> usize {
         ids.iter().filter(|&&i| i == id).count()
+    }
+
+    /// Streamed deltas concatenate to the whole decoding after every id, whatever the text
+    /// (multi-byte characters split across byte-level tokens are held back, never emitted as
+    /// U+FFFD), and a long stream's steps decode a window, not the whole history.
+    #[test]
+    fn streamed_text_equals_the_decoding() {
+        let tok = tiny_qwen();
+        let texts = [
+            "Hello, world! 12 + 30 = 42.",
+            "naïve café — 東京タワー 🦀🦀 ok",
+            "<|im_end|> stays text here\n\n  spaced   out",
+            "",
+        ];
+        for text in texts {
+            let ids = tok.encode(text, false).unwrap();
+            let mut dec = StreamDecoder::new();
+            let mut streamed = String::new();
+            for (i, &id) in ids.iter().enumerate() {
+                if let Some(delta) = dec.push(&tok, id).unwrap() {
+                    assert!(!delta.contains('\u{FFFD}'), "{text:?}: {delta:?}");
+                    streamed.push_str(&delta);
+                }
+                let whole = tok.decode(&ids[..=i], true).unwrap();
+                assert!(whole.starts_with(&streamed), "{text:?} at {i}");
+                assert!(dec.ids.len() <= 8, "{text:?}: window of {}", dec.ids.len());
+            }
+            assert_eq!(streamed, tok.decode(&ids, true).unwrap(), "{text:?}");
+        }
     }
 
     #[test]
