@@ -41,8 +41,9 @@ pub enum EngineError {
         needed: u64,
         budget: u64,
     },
-    /// Sampling parameters out of range.
-    #[error("bad sampling parameter: {0}")]
+    /// A request or option value out of range: sampling values, path count, thinking budget,
+    /// prefill chunk size, a chunk or step that does not fit the session's buffers.
+    #[error("bad parameter: {0}")]
     BadParameter(String),
     /// The model produced NaN or Inf logits (numerical failure or corrupt weights).
     #[error("non-finite logits at step {step}")]
@@ -50,9 +51,13 @@ pub enum EngineError {
     /// The request was cancelled through its `CancelToken`.
     #[error("cancelled")]
     Cancelled,
-    /// An adapter or head does not belong to this model, or is used in the wrong place.
+    /// An adapter does not belong to this model, is invalid, or is not loaded.
     #[error("adapter: {0}")]
     Adapter(String),
+    /// A head file is invalid or does not belong to this model, or a request needs a head
+    /// that is not loaded.
+    #[error("head: {0}")]
+    Head(String),
     /// I/O error reading a file.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),

@@ -84,8 +84,9 @@ impl Profiler {
     }
 }
 
-/// Rows of lm_head output computed per batch (bounds the logits buffer).
-pub(crate) const LOGIT_ROWS: usize = 16;
+/// Rows of the logits buffer: one per path of a decode step; prefill logits are computed in
+/// groups of this many rows.
+pub(crate) const LOGIT_ROWS: usize = crate::session::MAX_PATHS;
 
 /// Which positions of a prefill chunk need logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

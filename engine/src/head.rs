@@ -61,7 +61,7 @@ pub struct HeadInfo {
 impl HeadInfo {
     pub(crate) fn load(path: &Path, cfg: &ModelConfig, base_hash: &str) -> Result<HeadInfo> {
         let file = KstFile::open(path)?;
-        let bad = |what: String| EngineError::Adapter(format!("{}: {what}", path.display()));
+        let bad = |what: String| EngineError::Head(format!("{}: {what}", path.display()));
         if file.kind() != Kind::Head {
             return Err(bad(format!("not a head file (kind {:?})", file.kind())));
         }

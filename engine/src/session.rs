@@ -97,9 +97,16 @@ pub struct Token {
 
 /// Why generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FinishReason {
+    /// The model produced a stop token.
     Stop,
+    /// `max_tokens` tokens were generated.
     MaxTokens,
+    /// The `on_token` callback of [`Session::generate`] returned `false`.
+    Callback,
+    /// The stream returned an error (from `next`) and ended.
+    Error,
 }
 
 /// Timing of the last request.
@@ -201,7 +208,7 @@ impl<'e> Session<'e> {
             .as_ref()
             .and_then(|h| h.get(kind))
             .ok_or_else(|| {
-                EngineError::Adapter(format!("no {kind:?} head is loaded (Engine::load_head)"))
+                EngineError::Head(format!("no {kind:?} head is loaded (Engine::load_head)"))
             })
     }
 
@@ -489,7 +496,7 @@ impl<'e> Session<'e> {
             let tok = tok?;
             ids.push(tok.id);
             if !on_token(&tok) {
-                return Ok((ids, FinishReason::Stop));
+                return Ok((ids, FinishReason::Callback));
             }
         }
         Ok((ids, stream.finish.unwrap_or(FinishReason::MaxTokens)))
@@ -552,8 +559,10 @@ pub struct PathOutput {
     pub features: Option<Vec<f32>>,
 }
 
-/// Most paths decoded together.
-pub const MAX_PATHS: usize = crate::forward::LOGIT_ROWS;
+/// Most paths one [`Session::generate_paths`] decodes together: the batch width of a decode
+/// step. Each path costs a suffix KV segment and a row of every per-step buffer (logits
+/// included); 16 covers the paper's N ≤ 16.
+pub const MAX_PATHS: usize = 16;
 
 impl Drop for Session<'_> {
     fn drop(&mut self) {
@@ -785,7 +794,7 @@ impl Iterator for TokenStream<'_, '_> {
             Ok(Some(t)) => Some(Ok(t)),
             Ok(None) => None,
             Err(e) => {
-                self.finish = Some(FinishReason::Stop);
+                self.finish = Some(FinishReason::Error);
                 Some(Err(e))
             }
         }

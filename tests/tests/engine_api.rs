@@ -137,6 +137,19 @@ fn cancellation_stops_a_request() {
     let mut s = e.session().unwrap();
     let mut stream = s.stream(&[1, 2, 3], &params).unwrap();
     assert!(matches!(stream.next(), Some(Err(EngineError::Cancelled))));
+    // A stream that returned an error says so, and ends.
+    assert_eq!(stream.finish, Some(kestrel::FinishReason::Error));
+    assert!(stream.next().is_none());
+    // The callback asking to stop is its own reason, not a stop token.
+    let mut s = e.session().unwrap();
+    let plain = GenerateParams {
+        cancel: None,
+        ..params
+    };
+    let (ids, why) = s.generate(&[1, 2, 3], &plain, |_| false).unwrap();
+    assert_eq!((ids.len(), why), (1, kestrel::FinishReason::Callback));
+    let (ids, why) = s.generate(&[1, 2, 3], &plain, |_| true).unwrap();
+    assert_eq!((ids.len(), why), (10, kestrel::FinishReason::MaxTokens));
 }
 
 #[test]
