@@ -107,6 +107,13 @@ impl HeadInfo {
             },
         };
         let hidden = cfg.hidden_size;
+        // The sizes the header states must be the ones the labels and the model give.
+        for (key, want) in [("num_classes", c), ("hidden_size", hidden)] {
+            let v = &meta[key];
+            if !v.is_null() && v.as_u64() != Some(want as u64) {
+                return Err(bad(format!("`{key}` is {v}, expected {want}")));
+            }
+        }
         let tensor = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
             let t = file.tensor(name)?;
             if t.shape != shape {

@@ -321,4 +321,37 @@ fn heads_are_checked_against_their_kind_and_base() {
     assert_eq!(engine.load_head(&v).unwrap(), HeadKind::Verifier);
     assert!(engine.head(HeadKind::Verifier).is_some());
     assert!(engine.head(HeadKind::Switcher).is_none());
+    // The sizes a head's header states must match its labels and the model; the same file
+    // with the true sizes written back loads (so the rewrite itself is sound).
+    let src = kestrel_formats::KstFile::open(&v).unwrap();
+    let meta = src.meta("head").unwrap().clone();
+    let hidden = meta["hidden_size"].as_u64().unwrap();
+    for (key, value, loads) in [
+        ("num_classes", 2, false),
+        ("hidden_size", hidden + 1, false),
+        ("num_classes", 1, true),
+    ] {
+        let mut m = meta.clone();
+        m[key] = value.into();
+        let path = scratch_dir("heads-meta").join(format!("{key}-{value}.kst"));
+        let mut w = kestrel_formats::KstWriter::create(&path, kestrel_formats::Kind::Head).unwrap();
+        w.set_base_hash(src.base_hash().unwrap().to_string());
+        w.set_meta("head", m);
+        for name in ["weight", "bias"] {
+            let t = src.tensor(name).unwrap();
+            w.add_raw(name, t.dtype, t.shape, None, t.data, None, None)
+                .unwrap();
+        }
+        w.finish().unwrap();
+        match engine.load_head(&path) {
+            Ok(_) => assert!(loads, "{key} = {value} loaded"),
+            Err(e) => {
+                assert!(!loads, "{key} = {value}: {e}");
+                assert!(
+                    matches!(&e, kestrel::EngineError::Head(m) if m.contains(key)),
+                    "{e}"
+                );
+            }
+        }
+    }
 }
