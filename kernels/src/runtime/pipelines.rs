@@ -7,15 +7,18 @@
 //! bind group 0, binding 0 = params uniform, bindings 1.. = storage buffers then textures; a binding the shader
 //! never touches is not part of the layout, so kernels must reference every declared binding.
 
-use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use super::bind_groups::{FastHasher, FastMap};
 use super::error::KernelError;
 use super::gpu::Gpu;
 use super::preprocess::{preprocess, ShaderFlags, XRead};
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A compiled pipeline's identity, owned. Lookups compare it with the caller's borrowed parts
+/// ([`Key::is`]) under their hash ([`key_hash`]), so a hit allocates nothing: kernels look their
+/// pipeline up on every dispatch.
 struct Key {
     kernel: &'static str,
     entry: String,
@@ -24,10 +27,36 @@ struct Key {
     flags: ShaderFlags,
 }
 
-/// The cache owned by a `Gpu`.
+impl Key {
+    fn is(&self, kernel: &str, entry: &str, consts: &[(&str, f64)], flags: ShaderFlags) -> bool {
+        self.kernel == kernel
+            && self.entry == entry
+            && self.flags == flags
+            && self.consts.len() == consts.len()
+            && self
+                .consts
+                .iter()
+                .zip(consts)
+                .all(|((k, v), (k2, v2))| k == k2 && *v == v2.to_bits())
+    }
+}
+
+fn key_hash(kernel: &str, entry: &str, consts: &[(&str, f64)], flags: ShaderFlags) -> u64 {
+    let mut h = FastHasher::default();
+    kernel.hash(&mut h);
+    entry.hash(&mut h);
+    for (k, v) in consts {
+        k.hash(&mut h);
+        h.write_u64(v.to_bits());
+    }
+    flags.hash(&mut h);
+    h.finish()
+}
+
+/// The cache owned by a `Gpu`: pipelines by key hash (a list per hash, for collisions).
 #[derive(Default)]
 pub(crate) struct PipelineCache {
-    map: Mutex<HashMap<Key, Arc<wgpu::ComputePipeline>>>,
+    map: Mutex<FastMap<u64, Vec<(Key, Arc<wgpu::ComputePipeline>)>>>,
 }
 
 impl Gpu {
@@ -73,17 +102,16 @@ impl Gpu {
             x,
             h_uniform,
         };
-        let key = Key {
-            kernel,
-            entry: entry.to_string(),
-            consts: consts
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_bits()))
-                .collect(),
-            flags,
-        };
+        let hash = key_hash(kernel, entry, consts, flags);
         let lock_err = || KernelError::Internal("pipeline cache lock poisoned".into());
-        if let Some(p) = self.pipelines.map.lock().map_err(|_| lock_err())?.get(&key) {
+        if let Some((_, p)) = self
+            .pipelines
+            .map
+            .lock()
+            .map_err(|_| lock_err())?
+            .get(&hash)
+            .and_then(|list| list.iter().find(|(k, _)| k.is(kernel, entry, consts, flags)))
+        {
             return Ok(Arc::clone(p));
         }
         let code = preprocess(kernel, src, flags)?;
@@ -127,11 +155,22 @@ impl Gpu {
             })?;
         self.counters.pipelines.fetch_add(1, Ordering::Relaxed);
         let pipeline = Arc::new(pipeline);
+        let key = Key {
+            kernel,
+            entry: entry.to_string(),
+            consts: consts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_bits()))
+                .collect(),
+            flags,
+        };
         self.pipelines
             .map
             .lock()
             .map_err(|_| lock_err())?
-            .insert(key, Arc::clone(&pipeline));
+            .entry(hash)
+            .or_default()
+            .push((key, Arc::clone(&pipeline)));
         Ok(pipeline)
     }
 }
