@@ -100,7 +100,7 @@ fn json_report_has_the_schema_and_sane_numbers() {
         assert!(x.is_finite() && x > 0.0, "path_step_ratio[{n}] = {v}");
     }
     assert_eq!(r["path_step_source"], "engine");
-    // While sampling runs on the host, a step reads back its [N, vocab] f32 logits rows.
+    // Tokens are chosen on the device: a step reads back (token, flag) per path, 8 bytes.
     let readback = r["readback_bytes_per_step"]
         .as_object()
         .expect("readback_bytes_per_step is an object");
@@ -108,11 +108,9 @@ fn json_report_has_the_schema_and_sane_numbers() {
         readback.keys().map(String::as_str).collect::<Vec<_>>(),
         ["1", "2", "4"]
     );
-    let vocab = positive(&r["model"], "vocab_size");
     for (n, v) in readback {
         let n: f64 = n.parse().expect("N");
-        let b = v.as_f64().unwrap_or(f64::NAN);
-        assert!(b >= n * vocab * 4.0, "readback_bytes_per_step[{n}] = {b}");
+        assert_eq!(v.as_f64(), Some(8.0 * n), "readback_bytes_per_step[{n}]");
     }
     let rows = r["paths"].as_array().expect("paths rows");
     assert_eq!(rows.len(), 3);
@@ -324,26 +322,32 @@ fn bad_flags_are_errors_not_panics() {
 
 #[test]
 fn noop_backend_reports_host_cost_per_step_keyed_by_n() {
-    let out = bench(&[
-        "--backend",
-        "noop",
-        "--json",
-        "--prompt-tokens",
-        "8",
-        "--gen-tokens",
-        "4",
-        "--paths",
-        "1,2",
-        "--repeat",
-        "2",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "kestrel bench --backend noop failed: {stderr}"
-    );
-    let r: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr: {stderr}"));
+    let noop = |extra: &[&str]| -> (Value, String) {
+        let mut args = vec![
+            "--backend",
+            "noop",
+            "--json",
+            "--prompt-tokens",
+            "8",
+            "--gen-tokens",
+            "4",
+            "--paths",
+            "1,2",
+            "--repeat",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        let out = bench(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "kestrel bench --backend noop failed: {stderr}"
+        );
+        let r = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr: {stderr}"));
+        (r, stderr.into_owned())
+    };
+    let (r, stderr) = noop(&[]);
     assert_eq!(r["backend"], "noop");
     assert_eq!(r["device"]["backend"], "Noop");
     assert_eq!(
@@ -376,9 +380,12 @@ fn noop_backend_reports_host_cost_per_step_keyed_by_n() {
         let d = positive(&r["dispatches_per_step"], n);
         assert!((us / d - per).abs() <= 1e-9 * per, "N = {n}: µs / dispatch");
     }
-    // A step reads back at least its logits rows: [N, vocab] f32 while sampling runs on the host.
+    // Tokens are chosen on the device: 8 bytes a path; with --pick-on-cpu the [N, vocab] f32
+    // logits come back instead.
+    assert_eq!(r["readback_bytes_per_step"]["2"].as_f64(), Some(16.0));
     let vocab = positive(&r["model"], "vocab_size");
-    assert!(positive(&r["readback_bytes_per_step"], "2") >= 2.0 * vocab * 4.0);
+    let (cpu, _) = noop(&["--pick-on-cpu"]);
+    assert!(positive(&cpu["readback_bytes_per_step"], "2") >= 2.0 * vocab * 4.0);
     let steps = r["steps"].as_array().expect("steps rows");
     assert_eq!(steps[0]["sampling"], "greedy");
     assert_eq!(steps[1]["sampling"], "temperature 0.7");
