@@ -18,7 +18,7 @@ use crate::weights::ModelWeights;
 /// How to load a model.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// GPU adapter choice and f16 mode (`KESTREL_ADAPTER`, `KESTREL_NO_F16` when unset).
+    /// GPU adapter choice, f16 mode and device profile.
     pub gpu: GpuOptions,
     /// Context window in tokens (prompt + generated); default `min(model max, 4096)`.
     pub max_context: Option<usize>,
@@ -35,6 +35,9 @@ pub struct EngineOptions {
     /// `(seed, step, path)`, one weight rule); the step then reads back `[N, V]` floats instead of
     /// N ids. Off by default; for checking the device against the reference.
     pub pick_on_cpu: bool,
+    /// Submit and wait after every kernel and accumulate wall time per kernel
+    /// (`Session::profile`). Slows everything down; for finding hot spots only.
+    pub profile_kernels: bool,
 }
 
 impl Default for EngineOptions {
@@ -46,6 +49,7 @@ impl Default for EngineOptions {
             kv_budget_bytes: 2 << 30,
             verify_checksums: true,
             pick_on_cpu: false,
+            profile_kernels: false,
         }
     }
 }

@@ -39,8 +39,9 @@ use crate::head::HeadKind;
 use crate::kv::{KvCache, LayerKv};
 use crate::sampling::Sampling;
 
-/// `KESTREL_PROFILE=1`: submit and wait after every kernel and accumulate wall time per kernel
-/// (printed by `kestrel generate --stats`). Slows everything down; for finding hot spots only.
+/// With `EngineOptions::profile_kernels`: submit and wait after every kernel and accumulate wall
+/// time per kernel (printed by `kestrel generate --stats` under `KESTREL_PROFILE=1`). Slows
+/// everything down; for finding hot spots only.
 pub(crate) struct Profiler {
     on: bool,
     t0: std::time::Instant,
@@ -49,13 +50,12 @@ pub(crate) struct Profiler {
 
 impl Default for Profiler {
     fn default() -> Self {
-        Self::new()
+        Self::new(false)
     }
 }
 
 impl Profiler {
-    pub fn new() -> Self {
-        let on = std::env::var("KESTREL_PROFILE").is_ok_and(|v| v != "0");
+    pub fn new(on: bool) -> Self {
         Profiler {
             on,
             t0: std::time::Instant::now(),
@@ -166,9 +166,10 @@ impl State {
         let c = &engine.config;
         let gpu = &engine.gpu;
         let f = |n: usize| (n.max(1) * 4) as u64;
-        // Matmul inputs: at least the uniform x window, so decode steps read x through it on CPU
-        // adapters (Gpu::x_input; larger inputs are copied into the scratch x texture).
-        let fx = |n: usize| f(n).max(kestrel_kernels::UNIFORM_X_BYTES);
+        // Matmul inputs: as long as the profile needs to read them through the uniform x window
+        // (Gpu::x_input; larger inputs are copied into the scratch x texture).
+        let profile = *gpu.profile();
+        let fx = |n: usize| profile.activation_bytes(f(n));
         let qkv_w = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim;
         let d = c.head_dim;
         // One table for every rotation, computed as transformers' ROPE_INIT_FUNCTIONS do.
@@ -185,7 +186,7 @@ impl State {
             attn: gpu.zeros("attn", fx(t_max * c.num_attention_heads * d))?,
             gu: gpu.zeros("gu", fx(t_max * 2 * c.intermediate_size))?,
             act: gpu.zeros("act", fx(t_max * c.intermediate_size))?,
-            // At least the uniform window too: W4/W8 matmuls read h through it (H_UNIFORM).
+            // Like x: W4/W8 matmuls read h through the window when the profile says (H_UNIFORM).
             h: gpu.zeros(
                 "lora_h",
                 fx(t_max * 3 * kestrel_kernels::lora_shrink::MAX_RANK as usize),
@@ -199,7 +200,7 @@ impl State {
             )?,
             head_rows: Vec::new(),
             logit_rows: 0,
-            profiler: Profiler::new(),
+            profiler: Profiler::new(engine.options.profile_kernels),
             s_len: gpu.zeros("s_len", f(LOGIT_ROWS))?,
             streams: gpu.upload(
                 "streams",
@@ -285,6 +286,7 @@ impl Engine {
     /// segment, and return the logits of the requested rows (`[rows, V]` row-major). With `pick`
     /// (and `rows` = `Last`) the last row's next token is chosen on the device instead and nothing
     /// is returned: read it with [`Engine::read_picked`].
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward_prefill(
         &self,
         st: &mut State,

@@ -174,7 +174,8 @@ impl<'e> Session<'e> {
         self.timings
     }
 
-    /// Per-kernel wall time accumulated under `KESTREL_PROFILE=1` (name, calls, time).
+    /// Per-kernel wall time accumulated with `EngineOptions::profile_kernels` (name, calls,
+    /// time).
     pub fn profile(&self) -> Vec<(&'static str, u32, Duration)> {
         self.state
             .profiler

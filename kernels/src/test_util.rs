@@ -9,15 +9,25 @@ use crate::{Gpu, GpuOptions};
 static GPU_F16: OnceLock<Arc<Gpu>> = OnceLock::new();
 static GPU_PACKED: OnceLock<Arc<Gpu>> = OnceLock::new();
 
+/// The device profile the test run asks for: env `KESTREL_DEVICE_PROFILE` = `cpu` or `gpu`
+/// (CI runs the suites under both on lavapipe), else the adapter's own.
+pub fn profile_from_env() -> Option<crate::ProfileKind> {
+    match std::env::var("KESTREL_DEVICE_PROFILE").ok()?.as_str() {
+        "cpu" => Some(crate::ProfileKind::CpuDriver),
+        "gpu" => Some(crate::ProfileKind::Gpu),
+        other => panic!("KESTREL_DEVICE_PROFILE must be `cpu` or `gpu`, got {other:?}"),
+    }
+}
+
 fn open(disable_f16: bool) -> Arc<Gpu> {
     let _ = env_logger::builder().is_test(true).try_init();
     match Gpu::new(&GpuOptions {
-        adapter: None,
         disable_f16,
         disable_subgroups: disable_f16,
         disable_uniform_x: disable_f16,
         disable_texture_x: disable_f16,
-        noop: false,
+        profile: profile_from_env(),
+        ..GpuOptions::default()
     }) {
         Ok(g) => Arc::new(g),
         Err(e) => panic!(

@@ -91,17 +91,35 @@ pub fn top2_margin(row: &[f32]) -> f32 {
     v[0] - v.get(1).copied().unwrap_or(f32::NEG_INFINITY)
 }
 
+/// The device options of the test run: env `KESTREL_DEVICE_PROFILE` = `cpu` or `gpu` picks the
+/// device profile (CI runs the model suites under both on lavapipe), else the adapter's own.
+pub fn gpu_options() -> kestrel_kernels::GpuOptions {
+    let profile = match std::env::var("KESTREL_DEVICE_PROFILE").ok().as_deref() {
+        None | Some("") => None,
+        Some("cpu") => Some(kestrel_kernels::ProfileKind::CpuDriver),
+        Some("gpu") => Some(kestrel_kernels::ProfileKind::Gpu),
+        Some(other) => panic!("KESTREL_DEVICE_PROFILE must be `cpu` or `gpu`, got {other:?}"),
+    };
+    kestrel_kernels::GpuOptions {
+        profile,
+        ..Default::default()
+    }
+}
+
 /// One GPU device shared by all tests of a test binary (creating a device on lavapipe is slow).
 /// A missing adapter is a failure with a clear message, never a skip.
 pub fn gpu() -> std::sync::Arc<kestrel_kernels::Gpu> {
     static GPU: std::sync::OnceLock<std::sync::Arc<kestrel_kernels::Gpu>> =
         std::sync::OnceLock::new();
     GPU.get_or_init(|| {
-        let gpu = kestrel_kernels::Gpu::new(&kestrel_kernels::GpuOptions::default())
-            .unwrap_or_else(|e| {
+        let gpu = kestrel_kernels::Gpu::new(&gpu_options()).unwrap_or_else(|e| {
                 panic!("no GPU adapter ({e}); on CI install mesa-vulkan-drivers (lavapipe)")
             });
-        eprintln!("test adapter: {}", gpu.adapter_description());
+        eprintln!(
+            "test adapter: {} ({:?} profile)",
+            gpu.adapter_description(),
+            gpu.profile().kind
+        );
         std::sync::Arc::new(gpu)
     })
     .clone()

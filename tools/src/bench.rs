@@ -135,7 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         KstFile::open(&args.model).with_context(|| format!("opening {}", args.model.display()))?;
     let options = EngineOptions {
         pick_on_cpu: args.pick_on_cpu,
-        ..EngineOptions::default()
+        ..crate::common::env_options()?
     };
     let mut engine = Engine::load(&args.model, options)
         .with_context(|| format!("loading {}", args.model.display()))?;

@@ -52,7 +52,7 @@ impl ModelArgs {
     pub fn load(&self) -> anyhow::Result<Engine> {
         self.check_path()?;
         self.check_backend()?;
-        let mut opts = EngineOptions::default();
+        let mut opts = env_options()?;
         if let Some(a) = &self.adapter_name {
             opts.gpu.adapter = Some(a.clone());
         }
@@ -71,6 +71,39 @@ impl ModelArgs {
         log::info!("adapter: {}", engine.adapter_description());
         Ok(engine)
     }
+}
+
+/// Engine options from the `KESTREL_*` environment variables the CLI honours (the library reads
+/// none):
+/// - `KESTREL_ADAPTER`: adapter preference (as `--adapter-name`);
+/// - `KESTREL_DEVICE_PROFILE` = `cpu` | `gpu`: the device profile (default: by adapter type);
+/// - `KESTREL_NO_F16=1`, `KESTREL_NO_SUBGROUPS=1`, `KESTREL_NO_UNIFORM_X=1`,
+///   `KESTREL_NO_TEXTURE_X=1`: turn that device feature or profile decision off;
+/// - `KESTREL_SHADER_CHECKS=0`: kernels without naga's bounds checks (benchmarking);
+/// - `KESTREL_PROFILE=1`: time every kernel (`generate --stats` prints the table).
+pub fn env_options() -> anyhow::Result<EngineOptions> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let on = |name: &str| var(name).is_some_and(|v| v == "1");
+    let profile = match var("KESTREL_DEVICE_PROFILE").as_deref() {
+        None => None,
+        Some("cpu") => Some(kestrel_kernels::ProfileKind::CpuDriver),
+        Some("gpu") => Some(kestrel_kernels::ProfileKind::Gpu),
+        Some(other) => anyhow::bail!("KESTREL_DEVICE_PROFILE must be `cpu` or `gpu`, got `{other}`"),
+    };
+    Ok(EngineOptions {
+        gpu: kestrel_kernels::GpuOptions {
+            adapter: var(kestrel_kernels::runtime::adapter::ENV_ADAPTER),
+            disable_f16: on("KESTREL_NO_F16"),
+            disable_subgroups: on("KESTREL_NO_SUBGROUPS"),
+            profile,
+            disable_uniform_x: on("KESTREL_NO_UNIFORM_X"),
+            disable_texture_x: on("KESTREL_NO_TEXTURE_X"),
+            unchecked_shaders: var("KESTREL_SHADER_CHECKS").is_some_and(|v| v == "0"),
+            noop: false,
+        },
+        profile_kernels: var("KESTREL_PROFILE").is_some_and(|v| v != "0"),
+        ..EngineOptions::default()
+    })
 }
 
 /// The checks of [`ModelArgs::check_path`] for any `.kst` input (`what`: model, adapter, ...).

@@ -8,12 +8,18 @@
 //!   (`GpuOptions::disable_f16` or env `KESTREL_NO_F16=1`), and `subgroup` operations when the
 //!   adapter has them with ≥ 8 lanes and they are not disabled (`GpuOptions::disable_subgroups` or
 //!   env `KESTREL_NO_SUBGROUPS=1`).
-//! - On CPU adapters, kernel inputs that fit [`UNIFORM_X_BYTES`] are read through a uniform
-//!   binding (`#if X_UNIFORM`, [`Gpu::x_input`]): lavapipe loads uniforms ~8× cheaper per word
-//!   than storage (`examples/load_probe.rs`). Off with `GpuOptions::disable_uniform_x` or env
-//!   `KESTREL_NO_UNIFORM_X=1`. Larger inputs are copied into a scratch texture and fetched
-//!   (`#if X_TEXTURE`): a texel fetch costs lavapipe ~4× less per word than a storage load. Off
-//!   with `GpuOptions::disable_texture_x` or env `KESTREL_NO_TEXTURE_X=1`.
+//! - `Gpu::new` picks one [`DeviceProfile`], which holds every layout and tuning decision that
+//!   depends on the kind of device: [`DeviceProfile::cpu_driver`] on CPU adapters (lavapipe,
+//!   SwiftShader), [`DeviceProfile::gpu`] otherwise, or the kind `GpuOptions::profile` names.
+//!   Kernels and the engine read decisions from [`Gpu::profile`], never from the adapter type.
+//!   The CPU-driver profile reads kernel inputs that fit [`UNIFORM_X_BYTES`] through a uniform
+//!   binding (`#if X_UNIFORM`, [`Gpu::x_input`]; lavapipe loads uniforms ~8× cheaper per word
+//!   than storage, `examples/load_probe.rs`), copies larger inputs into a scratch texture
+//!   (`#if X_TEXTURE`; a texel fetch costs lavapipe ~4× less per word than a storage load), pads
+//!   activation buffers to the window, and runs small grids in 8-lane workgroups. The GPU
+//!   profile reads inputs from storage, pads nothing, and uses 64-lane workgroups.
+//! - The library reads no environment variable: `kestrel` (tools) maps `KESTREL_*` variables
+//!   onto [`GpuOptions`].
 //! - Every creation and submission runs inside validation + out-of-memory + internal error scopes
 //!   (`Gpu::scoped`); a captured error is returned as `KernelError`. Errors outside any scope go
 //!   to a non-panicking handler that logs them. Once the device-lost callback fired, every call
@@ -30,14 +36,8 @@ use super::error::KernelError;
 use super::pipelines::PipelineCache;
 pub use super::preprocess::XRead;
 
-/// Environment variable that forces the packed-u32 f16 fallback when set to `1`.
-pub const ENV_NO_F16: &str = "KESTREL_NO_F16";
 /// Width in texels of every texture from [`Gpu::upload_texels`] (`wgsl/qtex.wgsl` hard-codes it).
 pub const TEXTURE_WIDTH: u32 = 4096;
-/// Environment variable that turns subgroup operations off when set to `1`.
-pub const ENV_NO_SUBGROUPS: &str = "KESTREL_NO_SUBGROUPS";
-/// Environment variable that turns the uniform x window off when set to `1`.
-pub const ENV_NO_UNIFORM_X: &str = "KESTREL_NO_UNIFORM_X";
 /// Size of the uniform x window (`wgsl/x32.wgsl` declares `array<vec4<f32>, 4096>`): the
 /// WebGPU default `max_uniform_buffer_binding_size`. A buffer must be at least this long to be
 /// bound as one; the engine sizes its activation buffers so.
@@ -46,8 +46,6 @@ pub const UNIFORM_X_BYTES: u64 = 65536;
 /// Staging buffers [`Gpu::read`] keeps for reuse.
 const STAGING_POOL: usize = 8;
 
-/// Environment variable that turns the scratch x texture off when set to `1`.
-pub const ENV_NO_TEXTURE_X: &str = "KESTREL_NO_TEXTURE_X";
 
 /// A kernel input x as [`Gpu::x_input`] chose to bind it.
 #[derive(Debug, Clone)]
@@ -71,28 +69,98 @@ impl XInput<'_> {
     }
 }
 
-/// Whether environment variable `name` is set to `1`.
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| v == "1")
+/// The class of device a [`DeviceProfile`] is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProfileKind {
+    /// A CPU driver (lavapipe, SwiftShader): loads cost per instruction, not per byte.
+    CpuDriver,
+    /// A GPU: storage loads through caches, wide workgroups.
+    Gpu,
+}
+
+/// Every layout and tuning decision that depends on the kind of device, chosen once by
+/// `Gpu::new` ([`Gpu::profile`]). Results do not depend on it: each decision picks between
+/// kernel variants that compute the same values (tested under both profiles).
+///
+/// Not here, by contract: the attention key splits (`PrefillPlan` / `DecodePlan`) are the same
+/// on every device, sized for lavapipe's loop limit, so a prompt gives the same logits on any
+/// adapter; and weights live in textures on both profiles (the W4/W8 and LoRA kernels have no
+/// storage-buffer variant yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceProfile {
+    pub kind: ProfileKind,
+    /// Kernel inputs (x, LoRA h) that fit [`UNIFORM_X_BYTES`] are read through the uniform
+    /// window (`#if X_UNIFORM`, `#if H_UNIFORM`).
+    pub uniform_x: bool,
+    /// Larger kernel inputs are copied into the scratch x texture and fetched (`#if X_TEXTURE`).
+    pub texture_x: bool,
+    /// Lanes per workgroup of the small-grid kernels (`matmul_quant_f32`, `lora_shrink`,
+    /// `rmsnorm_shrink`).
+    pub small_grid_workgroup: u32,
+}
+
+impl DeviceProfile {
+    /// The CPU-driver profile: uniform windows, the scratch x texture, 8-lane workgroups (one
+    /// SIMD group, so small grids spread over every core).
+    pub fn cpu_driver() -> Self {
+        DeviceProfile {
+            kind: ProfileKind::CpuDriver,
+            uniform_x: true,
+            texture_x: true,
+            small_grid_workgroup: 8,
+        }
+    }
+
+    /// The GPU profile: inputs from storage buffers, no padding, 64-lane workgroups.
+    pub fn gpu() -> Self {
+        DeviceProfile {
+            kind: ProfileKind::Gpu,
+            uniform_x: false,
+            texture_x: false,
+            small_grid_workgroup: 64,
+        }
+    }
+
+    /// The profile of `kind`.
+    pub fn of(kind: ProfileKind) -> Self {
+        match kind {
+            ProfileKind::CpuDriver => Self::cpu_driver(),
+            ProfileKind::Gpu => Self::gpu(),
+        }
+    }
+
+    /// Bytes to allocate for an activation buffer holding `bytes`: at least the uniform window
+    /// when inputs are read through it (a buffer must be that long to bind as the window).
+    pub fn activation_bytes(&self, bytes: u64) -> u64 {
+        if self.uniform_x {
+            bytes.max(UNIFORM_X_BYTES)
+        } else {
+            bytes
+        }
+    }
 }
 
 /// How to open the GPU.
 #[derive(Debug, Clone, Default)]
 pub struct GpuOptions {
     /// Adapter preference: backend (`vulkan`), device type (`cpu`) or name substring
-    /// (`llvmpipe`). `None`: env `KESTREL_ADAPTER`, else the best adapter.
+    /// (`llvmpipe`). `None`: the best adapter.
     pub adapter: Option<String>,
-    /// Force the packed-u32 f16 fallback even if `shader-f16` exists (also env `KESTREL_NO_F16=1`).
+    /// Force the packed-u32 f16 fallback even if `shader-f16` exists.
     pub disable_f16: bool,
-    /// Do not use subgroup operations even if the adapter has them (also env
-    /// `KESTREL_NO_SUBGROUPS=1`); kernels then take their per-lane load paths.
+    /// Do not use subgroup operations even if the adapter has them; kernels then take their
+    /// per-lane load paths.
     pub disable_subgroups: bool,
-    /// Do not read kernel inputs through the uniform x window on CPU adapters (also env
-    /// `KESTREL_NO_UNIFORM_X=1`); kernels then read x from storage (or the scratch x texture).
+    /// The device profile's kind; `None`: by the adapter's type (CPU → `CpuDriver`, else
+    /// `Gpu`). Either profile runs on any adapter (lavapipe executes the GPU profile, slowly).
+    pub profile: Option<ProfileKind>,
+    /// Turn the profile's uniform x window off (kernels read x from storage or the texture).
     pub disable_uniform_x: bool,
-    /// Do not copy kernel inputs too large for the uniform window into the scratch x texture on
-    /// CPU adapters (also env `KESTREL_NO_TEXTURE_X=1`); kernels then read them from storage.
+    /// Turn the profile's scratch x texture off (kernels read large inputs from storage).
     pub disable_texture_x: bool,
+    /// Compile naga's runtime bounds checks into kernels (`Default`: yes). Off only for
+    /// benchmarking: every wrapper checks buffer sizes against its parameters on the host.
+    pub unchecked_shaders: bool,
     /// Open wgpu's noop backend instead of a real adapter (`adapter` is then ignored): every
     /// host-side step (validation, recording, submission, buffer mapping) runs, no kernel
     /// executes, so results are meaningless. It reports a discrete GPU with [`noop_limits`],
@@ -173,8 +241,8 @@ pub struct Gpu {
     limits: wgpu::Limits,
     f16: bool,
     subgroups: bool,
-    uniform_x: bool,
-    texture_x: bool,
+    profile: DeviceProfile,
+    shader_checks: bool,
     x_texture: Mutex<Option<(wgpu::Texture, wgpu::TextureView)>>,
     lost: Arc<Mutex<Option<String>>>,
     pub(crate) pipelines: PipelineCache,
@@ -190,11 +258,8 @@ pub struct Gpu {
 impl Gpu {
     /// Opens the preferred adapter (see [`GpuOptions`]) and logs it with `log::info!`.
     pub fn new(opts: &GpuOptions) -> Result<Gpu, KernelError> {
-        let env_pref = std::env::var(adapter::ENV_ADAPTER)
-            .ok()
-            .filter(|s| !s.is_empty());
-        let pref = opts.adapter.clone().or(env_pref);
-        let no_f16 = opts.disable_f16 || env_flag(ENV_NO_F16);
+        let pref = opts.adapter.clone().filter(|s| !s.is_empty());
+        let no_f16 = opts.disable_f16;
 
         let (instance, adapter) = if opts.noop {
             let instance = noop_instance();
@@ -217,18 +282,20 @@ impl Gpu {
             info.device_type = wgpu::DeviceType::DiscreteGpu;
         }
         let f16 = !no_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
-        let no_subgroups = opts.disable_subgroups || env_flag(ENV_NO_SUBGROUPS);
+        let no_subgroups = opts.disable_subgroups;
         // Kernels share one 32-value x chunk across 8 lanes, so subgroups must have ≥ 8 lanes.
         let subgroups = !no_subgroups
             && adapter.features().contains(wgpu::Features::SUBGROUP)
             && info.subgroup_min_size >= 8;
-        let uniform_x = info.device_type == wgpu::DeviceType::Cpu
-            && !opts.disable_uniform_x
-            && !env_flag(ENV_NO_UNIFORM_X)
+        let kind = opts.profile.unwrap_or(if info.device_type == wgpu::DeviceType::Cpu {
+            ProfileKind::CpuDriver
+        } else {
+            ProfileKind::Gpu
+        });
+        let mut profile = DeviceProfile::of(kind);
+        profile.uniform_x &= !opts.disable_uniform_x
             && adapter.limits().max_uniform_buffer_binding_size >= UNIFORM_X_BYTES;
-        let texture_x = info.device_type == wgpu::DeviceType::Cpu
-            && !opts.disable_texture_x
-            && !env_flag(ENV_NO_TEXTURE_X);
+        profile.texture_x &= !opts.disable_texture_x;
         let mut features = wgpu::Features::empty();
         if f16 {
             features |= wgpu::Features::SHADER_F16;
@@ -260,9 +327,10 @@ impl Gpu {
         }));
         let limits = device.limits();
         log::info!(
-            "kestrel GPU: {} (shader-f16: {f16}, subgroups: {subgroups}, max storage binding {} MiB)",
+            "kestrel GPU: {} (shader-f16: {f16}, subgroups: {subgroups}, max storage binding {} MiB, {:?} profile)",
             adapter::describe(&info),
-            limits.max_storage_buffer_binding_size >> 20
+            limits.max_storage_buffer_binding_size >> 20,
+            profile.kind
         );
         let dummy = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("kestrel.dummy"),
@@ -290,8 +358,8 @@ impl Gpu {
             dummy,
             dummy_texture,
             subgroups,
-            uniform_x,
-            texture_x,
+            profile,
+            shader_checks: !opts.unchecked_shaders,
             x_texture: Mutex::new(None),
             _instance: instance,
             _adapter: adapter,
@@ -340,29 +408,28 @@ impl Gpu {
     pub fn has_f16(&self) -> bool {
         self.f16
     }
-    /// Whether the adapter is a CPU (lavapipe): kernels whose grids are small then use 8-lane
-    /// workgroups (one SIMD group) so the work spreads over every core.
+    /// The device profile: every layout and tuning decision that depends on the kind of device.
+    pub fn profile(&self) -> &DeviceProfile {
+        &self.profile
+    }
+    /// Whether the adapter is a CPU (lavapipe, SwiftShader): its limits, such as the loop
+    /// limiter, apply whatever the profile.
     pub fn is_cpu(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
-    /// Lanes per workgroup of the small-grid kernels (`matmul_quant_f32`, `lora_shrink`): 8 on
-    /// CPU adapters (one SIMD group, see [`Gpu::is_cpu`]), else 64.
+    /// Lanes per workgroup of the small-grid kernels ([`DeviceProfile::small_grid_workgroup`]).
     pub fn small_grid_workgroup(&self) -> u32 {
-        if self.is_cpu() {
-            8
-        } else {
-            64
-        }
+        self.profile.small_grid_workgroup
     }
     /// Whether kernels are compiled with subgroup operations (`#if SUBGROUPS`).
     pub fn has_subgroups(&self) -> bool {
         self.subgroups
     }
     /// Whether a kernel may bind the first `needed` bytes of `buf` as the uniform window
-    /// ([`UNIFORM_X_BYTES`]): on CPU adapters (unless disabled), when `needed` fits the window
+    /// ([`UNIFORM_X_BYTES`]): when the profile reads inputs through it, `needed` fits the window
     /// and `buf` has UNIFORM usage and is at least that long.
     pub fn uniform_window(&self, buf: &wgpu::Buffer, needed: u64) -> bool {
-        self.uniform_x
+        self.profile.uniform_x
             && needed <= UNIFORM_X_BYTES
             && buf.size() >= UNIFORM_X_BYTES
             && buf.usage().contains(wgpu::BufferUsages::UNIFORM)
@@ -370,8 +437,8 @@ impl Gpu {
 
     /// How a kernel reads its input `x` (`wgsl/x32.wgsl`, binding 1), of which a dispatch reads
     /// the first `needed` bytes; compile the kernel with the returned [`XInput::read`] and bind
-    /// it with [`Recorder::dispatch_x`](crate::Recorder::dispatch_x). On CPU adapters (unless
-    /// disabled, see the module docs):
+    /// it with [`Recorder::dispatch_x`](crate::Recorder::dispatch_x). As the profile says (see
+    /// the module docs):
     /// - the uniform window when `needed` fits [`UNIFORM_X_BYTES`] and `x` has UNIFORM usage and
     ///   is at least that long;
     /// - else a copy of those bytes, recorded into `rec`, in the GPU's scratch x texture (grown
@@ -396,7 +463,7 @@ impl Gpu {
         }
         let texels = needed / 16;
         let rows = texels.div_ceil(u64::from(TEXTURE_WIDTH));
-        if self.texture_x
+        if self.profile.texture_x
             && needed > 0
             && needed.is_multiple_of(16)
             && needed <= x.size()
@@ -468,12 +535,10 @@ impl Gpu {
         *slot = Some((texture.clone(), view.clone()));
         Ok((texture, view))
     }
-    /// Whether naga's runtime bounds checks are compiled into kernels (default yes; env
-    /// `KESTREL_SHADER_CHECKS=0` turns them off for benchmarking).
+    /// Whether naga's runtime bounds checks are compiled into kernels (default yes;
+    /// [`GpuOptions::unchecked_shaders`] turns them off for benchmarking).
     pub fn shader_checks(&self) -> bool {
-        std::env::var("KESTREL_SHADER_CHECKS")
-            .map(|v| v != "0")
-            .unwrap_or(true)
+        self.shader_checks
     }
 
     /// The device limits (the adapter's maxima).

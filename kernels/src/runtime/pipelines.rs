@@ -53,10 +53,13 @@ fn key_hash(kernel: &str, entry: &str, consts: &[(&str, f64)], flags: ShaderFlag
     h.finish()
 }
 
-/// The cache owned by a `Gpu`: pipelines by key hash (a list per hash, for collisions).
+/// Pipelines under one key hash (more than one only on a collision).
+type Bucket = Vec<(Key, Arc<wgpu::ComputePipeline>)>;
+
+/// The cache owned by a `Gpu`: pipelines by key hash.
 #[derive(Default)]
 pub(crate) struct PipelineCache {
-    map: Mutex<FastMap<u64, Vec<(Key, Arc<wgpu::ComputePipeline>)>>>,
+    map: Mutex<FastMap<u64, Bucket>>,
 }
 
 impl Gpu {
@@ -125,7 +128,7 @@ impl Gpu {
                 let module = if self.shader_checks() {
                     device.create_shader_module(desc)
                 } else {
-                    // SAFETY: opt-in (env KESTREL_SHADER_CHECKS=0). Every wrapper checks buffer
+                    // SAFETY: opt-in (`GpuOptions::unchecked_shaders`). Every wrapper checks buffer
                     // sizes against its params on the host before dispatching, so kernels index
                     // in bounds; this only removes naga's redundant per-access checks.
                     unsafe {

@@ -201,6 +201,7 @@ fn noop_backend_is_a_discrete_gpu_that_maps_buffers_and_counts_readback() {
     assert_eq!(info.backend, wgpu::Backend::Noop);
     assert_eq!(info.device_type, wgpu::DeviceType::DiscreteGpu);
     assert!(!g.is_cpu() && g.has_f16() && g.has_subgroups());
+    assert_eq!(*g.profile(), crate::DeviceProfile::gpu());
     assert_eq!(g.small_grid_workgroup(), 64, "the GPU workgroup shape");
     // Buffers are host memory on the noop backend: an upload reads back, and is counted.
     let b = g
@@ -209,4 +210,42 @@ fn noop_backend_is_a_discrete_gpu_that_maps_buffers_and_counts_readback() {
     let before = g.stats().readback_bytes;
     assert_eq!(g.read::<u32>(&b, 4, 2).unwrap(), [8, 9]);
     assert_eq!(g.stats().readback_bytes - before, 8);
+}
+
+#[test]
+fn the_profile_follows_the_adapter_unless_named() {
+    use crate::{DeviceProfile, ProfileKind, Recorder, XRead};
+    let own = Gpu::new(&GpuOptions::default()).unwrap();
+    let expected = if own.is_cpu() {
+        DeviceProfile::cpu_driver()
+    } else {
+        DeviceProfile::gpu()
+    };
+    assert_eq!(*own.profile(), expected);
+    for kind in [ProfileKind::CpuDriver, ProfileKind::Gpu] {
+        let g = Gpu::new(&GpuOptions {
+            profile: Some(kind),
+            ..GpuOptions::default()
+        })
+        .unwrap();
+        assert_eq!(g.profile().kind, kind);
+        // The GPU profile binds a small input as storage and pads nothing; the CPU-driver
+        // profile binds it through the uniform window.
+        let x = g.zeros("x", 65536).unwrap();
+        let mut rec = Recorder::new(&g);
+        let read = g.x_input(&mut rec, &x, 1024).unwrap().read();
+        rec.submit_and_wait().unwrap();
+        match kind {
+            ProfileKind::CpuDriver => {
+                assert_eq!(read, XRead::Uniform);
+                assert_eq!(g.profile().activation_bytes(16), crate::UNIFORM_X_BYTES);
+                assert_eq!(g.small_grid_workgroup(), 8);
+            }
+            ProfileKind::Gpu => {
+                assert_eq!(read, XRead::Storage);
+                assert_eq!(g.profile().activation_bytes(16), 16);
+                assert_eq!(g.small_grid_workgroup(), 64);
+            }
+        }
+    }
 }

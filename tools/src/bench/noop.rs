@@ -83,13 +83,14 @@ pub fn run(args: &Args, ns: &[usize]) -> anyhow::Result<NoopReport> {
     if args.adapter.is_some() {
         bail!("--backend noop measures the base model's host cost; drop --adapter");
     }
+    let env = crate::common::env_options()?;
     let options = EngineOptions {
         gpu: GpuOptions {
             noop: true,
-            ..GpuOptions::default()
+            ..env.gpu
         },
         pick_on_cpu: args.pick_on_cpu,
-        ..EngineOptions::default()
+        ..env
     };
     let chunk = options.prefill_chunk;
     let engine = Engine::load(&args.model, options)
