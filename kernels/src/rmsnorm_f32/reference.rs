@@ -1,4 +1,4 @@
-//! Plain CPU reference for `rmsnorm_f32` / `rmsnorm_residual_f32` (accumulates in f64).
+//! Plain CPU reference for `rmsnorm_f32` (accumulates in f64).
 
 /// `y[t] = x[t] / sqrt(mean(x[t]²) + eps) · w` for rows of length `k`.
 pub fn rmsnorm(x: &[f32], w: &[f32], k: usize, eps: f32) -> Vec<f32> {
@@ -11,17 +11,4 @@ pub fn rmsnorm(x: &[f32], w: &[f32], k: usize, eps: f32) -> Vec<f32> {
         }
     }
     y
-}
-
-/// The fused variant: `x += r` (returned as the new residual stream), then `rmsnorm(x)`.
-pub fn rmsnorm_residual(
-    x: &[f32],
-    r: &[f32],
-    w: &[f32],
-    k: usize,
-    eps: f32,
-) -> (Vec<f32>, Vec<f32>) {
-    let sum: Vec<f32> = x.iter().zip(r).map(|(a, b)| a + b).collect();
-    let y = rmsnorm(&sum, w, k, eps);
-    (sum, y)
 }
