@@ -12,8 +12,7 @@ pub mod lora_shrink;
 pub mod matmul;
 pub mod matmul_quant_f32;
 pub mod matrix;
-pub mod matvec_f16_f32;
-pub mod matvec_f32_f32;
+pub mod matvec;
 pub mod roofline_probe;
 
 pub use embedding::embedding;

@@ -279,8 +279,9 @@ fn record(
                 };
                 crate::matmul_quant_f32::encode(rec, block, &params, &common, lora_b, variant)?
             }
-            Layout::F16 => crate::matvec_f16_f32::encode(rec, block, &params, &common, lora_b)?,
-            Layout::F32 => crate::matvec_f32_f32::encode(rec, block, &params, &common, lora_b)?,
+            l @ (Layout::F16 | Layout::F32) => {
+                crate::matvec::encode(rec, l, block, &params, &common, lora_b)?
+            }
         }
     }
     Ok(())
@@ -288,10 +289,12 @@ fn record(
 
 /// Shared by the F16/F32 matvec kernels: bindings `common ++ [data]` (1..=5), LoRA B at 9, grid
 /// `[ceil(rows / 64), ceil(T / NCOL), 1]` with `NCOL = min(T, 16)`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn encode_matvec(
     rec: &mut Recorder<'_>,
     id: &'static str,
     src: &'static str,
+    entry: &str,
     block: &RowBlock,
     params: &MatmulParams,
     common: &[BufferBinding<'_>; 4],
@@ -300,7 +303,7 @@ pub(crate) fn encode_matvec(
     let ncol = params.t.min(DECODE_MAX_T);
     let pipe = rec
         .gpu()
-        .pipeline(id, src, id, &[("NCOL", f64::from(ncol)), ("WG", 64.0)])?;
+        .pipeline(id, src, entry, &[("NCOL", f64::from(ncol)), ("WG", 64.0)])?;
     let bufs = block_bindings(block, common)?;
     rec.dispatch_with_textures(
         &pipe,

@@ -34,8 +34,8 @@ pub fn dequant(h: &HostMatrix<'_>) -> Vec<f32> {
             q,
             scales,
         ),
-        HostMatrix::F16 { data, .. } => crate::matvec_f16_f32::reference::dequant_f16(data),
-        HostMatrix::F32 { data, .. } => crate::matvec_f32_f32::reference::dequant_f32(data),
+        HostMatrix::F16 { data, .. } => crate::matvec::reference::dequant_f16(data),
+        HostMatrix::F32 { data, .. } => crate::matvec::reference::dequant_f32(data),
     }
 }
 

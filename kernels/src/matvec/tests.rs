@@ -1,5 +1,5 @@
-//! matvec_f32_f32 (through `matmul`) vs the CPU reference in both f16 modes, T from 1 to past 16
-//! (the 16-column chunks), plus batched-equals-single bit-exactness.
+//! The matvec kernels (through `matmul`) vs the CPU reference in both f16 modes, for f16 and f32
+//! weights, T from 1 to past 16 (the 16-column chunks), plus batched-equals-single bit-exactness.
 
 use proptest::prelude::*;
 
@@ -18,9 +18,10 @@ proptest! {
         t in prop::sample::select(vec![1u32, 3, 16, 17, 40]),
         mask in 0u8..8,
         seed in any::<u64>(),
+        kind in prop::sample::select(vec![Kind::F16, Kind::F32]),
     ) {
         let _ = (g, groups, kk);
-        let h = HostData::random(Kind::F32, m, kk, g, &mut Rng(seed | 1));
+        let h = HostData::random(kind, m, kk, g, &mut Rng(seed | 1));
         check_case(&both_modes(), &h, t, seed, mask, 5e-4);
     }
 }
@@ -29,14 +30,21 @@ proptest! {
 fn batched_columns_are_bit_identical() {
     let g = gpu();
     let mut rng = Rng(7);
-    let (m, k, t) = (33u32, 160u32, 16u32);
-    let h = HostData::random(Kind::F32, m, k, 32, &mut rng);
-    let w = Matrix::upload(&g, &h.host()).unwrap();
+    // K = 160 takes the pairs path, K = 161 the single-weight path.
+    for (kind, k) in [(Kind::F16, 160u32), (Kind::F32, 160), (Kind::F16, 161), (Kind::F32, 161)] {
+        batched_equals_single(&g, &mut rng, kind, k);
+    }
+}
+
+fn batched_equals_single(g: &std::sync::Arc<crate::Gpu>, rng: &mut Rng, kind: Kind, k: u32) {
+    let (m, t) = (33u32, 16u32);
+    let h = HostData::random(kind, m, k, 32, rng);
+    let w = Matrix::upload(g, &h.host()).unwrap();
     let x = rng.vec((t * k) as usize);
-    let batched = run_gpu(&g, &w, &x, t, &HostEpilogue::default()).unwrap();
+    let batched = run_gpu(g, &w, &x, t, &HostEpilogue::default()).unwrap();
     for c in 0..t as usize {
         let one = run_gpu(
-            &g,
+            g,
             &w,
             &x[c * k as usize..(c + 1) * k as usize],
             1,
@@ -46,7 +54,7 @@ fn batched_columns_are_bit_identical() {
         assert_eq!(
             &batched[c * m as usize..(c + 1) * m as usize],
             &one[..],
-            "column {c}"
+            "{kind:?} K = {k}: column {c}"
         );
     }
 }

@@ -28,6 +28,7 @@ const HELPERS: &[(&str, &str)] = &[
     ("reduce.wgsl", include_str!("../wgsl/reduce.wgsl")),
     ("index.wgsl", include_str!("../wgsl/index.wgsl")),
     ("x32.wgsl", include_str!("../wgsl/x32.wgsl")),
+    ("matvec_body.wgsl", include_str!("../wgsl/matvec_body.wgsl")),
     (
         "matmul_common.wgsl",
         include_str!("../wgsl/matmul_common.wgsl"),
