@@ -23,7 +23,6 @@ pub mod error;
 mod forward;
 mod head;
 mod kv;
-pub mod npy;
 pub mod reasoning;
 pub mod sampling;
 mod session;

@@ -17,6 +17,7 @@ pub mod hf;
 pub mod inspect;
 pub mod kst;
 pub mod layout;
+pub mod npy;
 pub mod options;
 pub mod peft;
 pub mod quant;

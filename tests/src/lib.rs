@@ -145,8 +145,8 @@ pub fn convert_gguf(gguf: &Path, out_name: &str) -> PathBuf {
 }
 
 /// Read a `.npy` fixture as f32 (with its shape).
-pub fn npy(path: &Path) -> kestrel::npy::NpyArray {
-    kestrel::npy::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+pub fn npy(path: &Path) -> kestrel_formats::npy::NpyArray {
+    kestrel_formats::npy::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
 /// Read a JSON fixture.

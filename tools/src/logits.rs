@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let logits = session.logits_with(&tokens, adapter, base_prefix)?;
     let v = engine.config().vocab_size;
-    kestrel::npy::write_f32(&args.out, &[tokens.len(), v], &logits)
+    kestrel_formats::npy::write_f32(&args.out, &[tokens.len(), v], &logits)
         .with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!(
         "wrote {} x {} logits to {}",
