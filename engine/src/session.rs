@@ -134,14 +134,67 @@ pub struct Session<'e> {
     pub(crate) engine: &'e Engine,
     pub(crate) state: State,
     pub(crate) kv: KvCache,
-    /// Tokens whose KV the prefix segment holds, in order, and the adapter (if any) that was on
-    /// when each was encoded: a cached token is reused only under the same weights.
-    pub(crate) prefix: Vec<u32>,
-    pub(crate) prefix_lora: Vec<Option<AdapterId>>,
-    /// Per-token head outputs of the prefix tokens (`[prefix.len(), ΣC]`; empty without heads).
-    pub(crate) prefix_heads: Vec<f32>,
+    /// What the prefix segment of the KV cache holds, position by position.
+    pub(crate) prefix: CachedPrefix,
     pub(crate) timings: Timings,
     last_switch: Option<SwitchDecision>,
+}
+
+/// What the prefix segment of a session's KV cache holds: one record per cached position, in
+/// order — the token, the adapter that was on when it was encoded (a cached token is reused
+/// only under the same weights), and its per-token head outputs (`width` values; none without
+/// heads). Records are added and dropped only whole.
+pub(crate) struct CachedPrefix {
+    tokens: Vec<u32>,
+    lora: Vec<Option<AdapterId>>,
+    heads: Vec<f32>,
+    width: usize,
+}
+
+impl CachedPrefix {
+    fn new(width: usize) -> Self {
+        CachedPrefix {
+            tokens: Vec::new(),
+            lora: Vec::new(),
+            heads: Vec::new(),
+            width,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// The per-token head outputs, `[len, width]` row-major.
+    pub(crate) fn heads(&self) -> &[f32] {
+        &self.heads
+    }
+
+    /// Cached positions that `prompt` encoded with `lora` would reuse: the common prefix.
+    fn common(&self, prompt: &[u32], lora: Option<AdapterId>) -> usize {
+        self.tokens
+            .iter()
+            .zip(&self.lora)
+            .zip(prompt)
+            .take_while(|((t, l), p)| *t == *p && **l == lora)
+            .count()
+    }
+
+    /// Keep the first `n` positions.
+    fn truncate(&mut self, n: usize) {
+        self.tokens.truncate(n);
+        self.lora.truncate(n);
+        self.heads.truncate(n * self.width);
+    }
+
+    /// Append `tokens`, encoded with `lora`, with their head rows (`[tokens.len(), width]`: a
+    /// forward pass reads back one row per token whenever heads are loaded).
+    fn push(&mut self, tokens: &[u32], lora: Option<AdapterId>, heads: &[f32]) {
+        debug_assert_eq!(heads.len(), tokens.len() * self.width);
+        self.tokens.extend_from_slice(tokens);
+        self.lora.extend(std::iter::repeat_n(lora, tokens.len()));
+        self.heads.extend_from_slice(heads);
+    }
 }
 
 impl<'e> Session<'e> {
@@ -161,9 +214,7 @@ impl<'e> Session<'e> {
             engine,
             state,
             kv,
-            prefix: Vec::new(),
-            prefix_lora: Vec::new(),
-            prefix_heads: Vec::new(),
+            prefix: CachedPrefix::new(engine.heads.as_ref().map_or(0, |h| h.width)),
             timings: Timings::default(),
             last_switch: None,
         })
@@ -187,9 +238,7 @@ impl<'e> Session<'e> {
 
     /// Forget the cached prompt.
     pub fn reset(&mut self) {
-        self.prefix.clear();
-        self.prefix_lora.clear();
-        self.prefix_heads.clear();
+        self.prefix.truncate(0);
     }
 
     /// The switcher's decision of the last `Mode::Auto` request or [`Session::switch`] call.
@@ -222,7 +271,7 @@ impl<'e> Session<'e> {
 
     /// The switcher's decision on the cached prefix (the prompt just prefilled).
     fn decide(&mut self) -> Result<SwitchDecision> {
-        let logits = self.pool_head(HeadKind::Switcher, &self.prefix_heads)?;
+        let logits = self.pool_head(HeadKind::Switcher, self.prefix.heads())?;
         let head = self.head_of(HeadKind::Switcher)?.0;
         let d = SwitchDecision::new(&head.labels, logits, head.threshold);
         self.last_switch = Some(d.clone());
@@ -252,7 +301,7 @@ impl<'e> Session<'e> {
     ) -> Result<f32> {
         self.head_of(HeadKind::Verifier)?;
         self.encode_with(tokens, adapter, base_prefix, LogitRows::None)?;
-        Ok(self.pool_head(HeadKind::Verifier, &self.prefix_heads)?[0])
+        Ok(self.pool_head(HeadKind::Verifier, self.prefix.heads())?[0])
     }
 
     /// The features of `prompt` ([`Engine::enable_features`]): its final-normed hidden states
@@ -262,7 +311,7 @@ impl<'e> Session<'e> {
         self.check_tokens(prompt)?;
         self.head_of(HeadKind::Features)?;
         self.prefill(prompt, None, LogitRows::None, None, false)?;
-        self.pool_head(HeadKind::Features, &self.prefix_heads)
+        self.pool_head(HeadKind::Features, self.prefix.heads())
     }
 
     /// The features of the sequence `tokens`, encoded as [`Session::score_with`] encodes it
@@ -276,7 +325,7 @@ impl<'e> Session<'e> {
     ) -> Result<Vec<f32>> {
         self.head_of(HeadKind::Features)?;
         self.encode_with(tokens, adapter, base_prefix, LogitRows::None)?;
-        self.pool_head(HeadKind::Features, &self.prefix_heads)
+        self.pool_head(HeadKind::Features, self.prefix.heads())
     }
 
     /// Validate a generation request and resolve its adapters and stop tokens.
@@ -431,24 +480,15 @@ impl<'e> Session<'e> {
         lora: Option<AdapterId>,
         append: bool,
     ) -> Result<Vec<f32>> {
-        let common = self
-            .prefix
-            .iter()
-            .zip(&self.prefix_lora)
-            .zip(prompt)
-            .take_while(|((a, la), b)| *a == *b && **la == lora)
-            .count();
         // At least one token is processed so that the last prompt position has fresh logits.
         let (base, reuse) = if append {
             (self.prefix.len(), 0)
         } else {
-            (0, common.min(prompt.len() - 1))
+            (0, self.prefix.common(prompt, lora).min(prompt.len() - 1))
         };
         let reuse = base + reuse;
         let prompt = &prompt[reuse - base..];
         self.prefix.truncate(reuse);
-        self.prefix_lora.truncate(reuse);
-        self.prefix_heads.truncate(reuse * self.heads_width());
         self.timings.cached_tokens = reuse;
         let chunk = self.state.t_max;
         let mut out = Vec::new();
@@ -475,10 +515,7 @@ impl<'e> Session<'e> {
             )?;
             out.extend(logits);
             past += piece.len();
-            self.prefix.extend_from_slice(piece);
-            self.prefix_lora
-                .extend(std::iter::repeat_n(lora, piece.len()));
-            self.prefix_heads.extend_from_slice(&self.state.head_rows);
+            self.prefix.push(piece, lora, &self.state.head_rows);
         }
         Ok(out)
     }
@@ -610,7 +647,7 @@ impl Session<'_> {
         // Every path's verifier (and features) pooling starts with the prompt's rows.
         let prompt_acc = |head: Option<(&HeadInfo, usize)>| {
             head.map_or_else(PoolAcc::default, |(h, col)| {
-                PoolAcc::over(&self.prefix_heads, width, col..col + h.classes())
+                PoolAcc::over(self.prefix.heads(), width, col..col + h.classes())
             })
         };
         let mut acc = vec![prompt_acc(verifier); n];
@@ -760,9 +797,8 @@ impl TokenStream<'_, '_> {
                         step: self.step,
                     }),
                 )?;
-                s.prefix.push(prev);
-                s.prefix_lora.push(self.req.decode_lora);
-                s.prefix_heads.extend_from_slice(&s.state.head_rows);
+                s.prefix
+                    .push(&[prev], self.req.decode_lora, &s.state.head_rows);
                 let id = if on_device {
                     engine.read_picked(&s.state, 1, self.step)?[0]
                 } else {
