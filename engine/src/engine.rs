@@ -9,11 +9,15 @@ use kestrel_kernels::{Gpu, GpuOptions};
 
 use crate::adapter::{Adapter, AdapterId};
 use crate::error::{EngineError, Result};
-use crate::forward::Kernels;
+use crate::compiled::Kernels;
 use crate::head::{HeadInfo, HeadKind, HeadPooling, Heads};
-use crate::session::Session;
 use crate::tokenizer::{ChatTemplate, ContentSpecials, Message, Tokenizer};
 use crate::weights::ModelWeights;
+
+/// Most paths one `Session::generate_paths` decodes together: the batch width of a decode
+/// step. Each path costs a suffix KV segment and a row of every per-step buffer (logits
+/// included); 16 covers the paper's N ≤ 16.
+pub const MAX_PATHS: usize = 16;
 
 /// How to load a model.
 #[derive(Debug, Clone)]
@@ -107,7 +111,7 @@ fn check_fits_device(gpu: &Gpu, c: &ModelConfig, options: &EngineOptions) -> Res
         ),
         (
             "logits [paths, vocab_size]",
-            crate::forward::LOGIT_ROWS as u64 * c.vocab_size as u64,
+            MAX_PATHS as u64 * c.vocab_size as u64,
         ),
     ];
     for (what, elems) in buffers {
@@ -348,8 +352,4 @@ impl Engine {
             .map(|(h, _)| h)
     }
 
-    /// A new session (its own KV cache and scratch buffers).
-    pub fn session(&self) -> Result<Session<'_>> {
-        Session::new(self)
-    }
 }

@@ -21,14 +21,13 @@
 use kestrel_kernels::attention_decode_f16::{AttentionDecode, DecodeBuffers, DecodeShape};
 use kestrel_kernels::attention_prefill_f16::AttentionPrefill;
 use kestrel_kernels::heads::{HeadDims, QkvLayout};
-use kestrel_kernels::pooled_head_f32::{HeadShape, PooledHead, Pooling};
+use kestrel_kernels::pooled_head_f32::{HeadShape, Pooling};
 use kestrel_kernels::rmsnorm_f32::RmsNorm;
-use kestrel_kernels::rope_kv_append_f16::{KvSegment, RopeKvAppend, RopeKvBuffers};
-use kestrel_kernels::sampling::{Argmax, Sample, ARGMAX_NON_FINITE};
-use kestrel_kernels::swiglu_f32::Swiglu;
+use kestrel_kernels::rope_kv_append_f16::{KvSegment, RopeKvBuffers};
+use kestrel_kernels::sampling::ARGMAX_NON_FINITE;
 use kestrel_kernels::{
     embedding, lora_shrink, lora_shrink_swiglu, matmul, matmul_swiglu, BufferBinding, Epilogue,
-    Gpu, Layout, LoraExpand, Recorder,
+    Layout, LoraExpand, Recorder,
 };
 
 use crate::adapter::{Adapter, LoraGroup};
@@ -86,7 +85,7 @@ impl Profiler {
 
 /// Rows of the logits buffer: one per path of a decode step; prefill logits are computed in
 /// groups of this many rows.
-pub(crate) const LOGIT_ROWS: usize = crate::session::MAX_PATHS;
+pub(crate) const LOGIT_ROWS: usize = crate::engine::MAX_PATHS;
 
 /// Which positions of a prefill chunk need logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,39 +95,12 @@ pub(crate) enum LogitRows {
     All,
 }
 
-/// Compiled kernels the forward pass uses.
-pub(crate) struct Kernels {
-    rmsnorm: RmsNorm,
-    rope_kv: RopeKvAppend,
-    attention_prefill: AttentionPrefill,
-    attention_decode: AttentionDecode,
-    swiglu: Swiglu,
-    pooled_head: PooledHead,
-    argmax: Argmax,
-    sample: Sample,
-}
-
 /// Choose the next token of every logits row on the device, in the same submit as the forward
 /// step: with these settings, at this decode step (the RNG counter).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PickOnDevice<'a> {
     pub sampling: &'a Sampling,
     pub step: usize,
-}
-
-impl Kernels {
-    pub fn new(gpu: &Gpu) -> Result<Self> {
-        Ok(Kernels {
-            rmsnorm: RmsNorm::new(gpu)?,
-            rope_kv: RopeKvAppend::new(gpu)?,
-            attention_prefill: AttentionPrefill::new(gpu)?,
-            attention_decode: AttentionDecode::new(gpu)?,
-            swiglu: Swiglu::new(gpu)?,
-            pooled_head: PooledHead::new(gpu)?,
-            argmax: Argmax::new(gpu)?,
-            sample: Sample::new(gpu)?,
-        })
-    }
 }
 
 /// Scratch buffers of one session, sized for `t_max` rows.

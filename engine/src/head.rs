@@ -263,12 +263,28 @@ pub(crate) fn pool(rows: &[f32], width: usize, head: &HeadInfo, col: usize) -> O
     PoolAcc::over(rows, width, col..col + head.classes()).finish(head.pooling)
 }
 
+/// Which weights decode a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The base weights only.
+    #[default]
+    Chat,
+    /// The LoRA reasoning adapter on (the prompt is still encoded by the base, see
+    /// `GenerateParams::adapter_prompt`).
+    Reasoning,
+    /// The switcher head decides per request: the prompt is encoded by the base weights (as
+    /// always), the switcher reads its mean-pooled hidden states, and decoding runs in chat or
+    /// reasoning mode over that same KV. Needs a switcher head and an adapter.
+    Auto,
+}
+
+
 /// A switcher's verdict on a prompt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SwitchDecision {
     /// The mode the switcher picks: reasoning when `p(reasoning)` reaches the head's
     /// threshold, or without one the label with the highest logit.
-    pub mode: crate::session::Mode,
+    pub mode: Mode,
     /// The head's labels, in its output order.
     pub labels: Vec<String>,
     /// Pooled logits, one per label.
@@ -291,7 +307,7 @@ impl SwitchDecision {
             .enumerate()
             .fold(0, |b, (i, l)| if *l > logits[b] { i } else { b });
         let mut d = SwitchDecision {
-            mode: crate::session::Mode::Chat,
+            mode: Mode::Chat,
             labels: labels.to_vec(),
             probs: e.iter().map(|v| v / z).collect(),
             logits,
@@ -301,7 +317,7 @@ impl SwitchDecision {
             None => labels[best] == "reasoning",
         };
         if reasoning {
-            d.mode = crate::session::Mode::Reasoning;
+            d.mode = Mode::Reasoning;
         }
         d
     }
@@ -323,7 +339,6 @@ pub fn sigmoid(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::Mode;
 
     #[test]
     fn switch_decision_honours_the_threshold() {

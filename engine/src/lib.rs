@@ -18,6 +18,7 @@
 //! cache), `session` (requests, streaming, cancellation), `sampling` (parameters).
 
 mod adapter;
+mod compiled;
 mod engine;
 pub mod error;
 mod forward;

@@ -13,6 +13,7 @@ use crate::adapter::{Adapter, AdapterId};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::forward::{LogitRows, PickOnDevice, State};
+pub use crate::head::Mode;
 use crate::head::{pool, HeadInfo, HeadKind, PoolAcc, SwitchDecision};
 use crate::kv::{KvCache, KvShape};
 use crate::reasoning::{Thinking, ThinkingBudget};
@@ -33,21 +34,6 @@ impl CancelToken {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
-}
-
-/// Which weights decode a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// The base weights only.
-    #[default]
-    Chat,
-    /// The LoRA reasoning adapter on (the prompt is still encoded by the base, see
-    /// [`GenerateParams::adapter_prompt`]).
-    Reasoning,
-    /// The switcher head decides per request: the prompt is encoded by the base weights (as
-    /// always), the switcher reads its mean-pooled hidden states, and decoding runs in chat or
-    /// reasoning mode over that same KV. Needs a switcher head and an adapter.
-    Auto,
 }
 
 /// A generation request.
@@ -194,6 +180,13 @@ impl CachedPrefix {
         self.tokens.extend_from_slice(tokens);
         self.lora.extend(std::iter::repeat_n(lora, tokens.len()));
         self.heads.extend_from_slice(heads);
+    }
+}
+
+impl Engine {
+    /// A new session (its own KV cache and scratch buffers).
+    pub fn session(&self) -> Result<Session<'_>> {
+        Session::new(self)
     }
 }
 
@@ -597,10 +590,7 @@ pub struct PathOutput {
     pub features: Option<Vec<f32>>,
 }
 
-/// Most paths one [`Session::generate_paths`] decodes together: the batch width of a decode
-/// step. Each path costs a suffix KV segment and a row of every per-step buffer (logits
-/// included); 16 covers the paper's N ≤ 16.
-pub const MAX_PATHS: usize = 16;
+pub use crate::engine::MAX_PATHS;
 
 impl Drop for Session<'_> {
     fn drop(&mut self) {
