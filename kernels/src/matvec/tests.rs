@@ -80,16 +80,16 @@ fn fused_lora_equals_merged_weights() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let host_w = f32_bytes(&w);
-    let base = Matrix::upload(
-        &g,
-        &crate::matrix::HostMatrix::F32 {
+    let upload = |w: &[f32]| {
+        let data = f32_bytes(w);
+        let host = crate::matrix::HostMatrix::F32 {
             m: m as u32,
             k: k as u32,
-            data: &host_w,
-        },
-    )
-    .unwrap();
+            data: &data,
+        };
+        Matrix::upload(&g, &host).unwrap()
+    };
+    let base = upload(&w);
     let ep = HostEpilogue {
         lora: Some((h, 0, r as u32, b.clone(), r as u32, scale)),
         ..Default::default()
@@ -101,16 +101,7 @@ fn fused_lora_equals_merged_weights() {
             w[i] + scale * (0..r).map(|j| b[row * r + j] * a[j * k + col]).sum::<f32>()
         })
         .collect();
-    let merged_bytes = f32_bytes(&merged_w);
-    let merged = Matrix::upload(
-        &g,
-        &crate::matrix::HostMatrix::F32 {
-            m: m as u32,
-            k: k as u32,
-            data: &merged_bytes,
-        },
-    )
-    .unwrap();
+    let merged = upload(&merged_w);
     let plain = run_gpu(&g, &merged, &x, t, &HostEpilogue::default()).unwrap();
     assert!(
         nmse(&fused, &plain) < 1e-10,
