@@ -24,7 +24,7 @@ use kestrel_kernels::heads::{HeadDims, QkvLayout};
 use kestrel_kernels::pooled_head_f32::{HeadShape, Pooling};
 use kestrel_kernels::rmsnorm_f32::RmsNorm;
 use kestrel_kernels::rope_kv_append_f16::{KvSegment, RopeKvBuffers};
-use kestrel_kernels::sampling::ARGMAX_NON_FINITE;
+use kestrel_kernels::sampling::{ARGMAX_NON_FINITE, PICK_WORDS};
 use kestrel_kernels::{
     embedding, lora_shrink, lora_shrink_swiglu, matmul, matmul_swiglu, BufferBinding, Epilogue,
     Layout, LoraExpand, Recorder,
@@ -128,7 +128,7 @@ pub(crate) struct State {
     pub profiler: Profiler,
     s_len: wgpu::Buffer, // [LOGIT_ROWS] u32 suffix lengths for multi-path decode
     streams: wgpu::Buffer, // [LOGIT_ROWS] u32: row n samples with RNG stream n (its path)
-    picked: wgpu::Buffer,  // [LOGIT_ROWS, 2] u32: (token, flags) chosen on the device
+    picked: wgpu::Buffer,  // [LOGIT_ROWS, 4] u32: (token, flags, logprob, 0) chosen on the device
     attn_scratch: Option<wgpu::Buffer>, // split-K partials of attention_decode
     prefill_scratch: Option<wgpu::Buffer>, // split-K partials of attention_prefill (long contexts)
 }
@@ -178,7 +178,7 @@ impl State {
                 "streams",
                 bytemuck::cast_slice(&(0..LOGIT_ROWS as u32).collect::<Vec<u32>>()),
             )?,
-            picked: gpu.zeros("picked", f(2 * LOGIT_ROWS))?,
+            picked: gpu.zeros("picked", f(PICK_WORDS * LOGIT_ROWS))?,
             attn_scratch: None,
             prefill_scratch: None,
         })
@@ -531,7 +531,7 @@ impl Engine {
         sampling: &Sampling,
         step: usize,
         buf: &mut Vec<f32>,
-    ) -> Result<Vec<u32>> {
+    ) -> Result<Vec<(u32, f32)>> {
         let v = self.config.vocab_size;
         buf.clear();
         self.read_logits_into(st, buf)?;
@@ -540,17 +540,18 @@ impl Engine {
             .collect()
     }
 
-    /// The tokens the last forward with `pick` chose for its first `n` rows (8 bytes a row read
-    /// back); a row that held NaN/Inf is an error at `step`, never a silent token 0.
-    pub(crate) fn read_picked(&self, st: &State, n: usize, step: usize) -> Result<Vec<u32>> {
-        let pairs = self.gpu.read::<u32>(&st.picked, 0, 2 * n)?;
-        pairs
-            .chunks_exact(2)
-            .map(|tf| {
-                if tf[1] & ARGMAX_NON_FINITE != 0 {
+    /// The tokens the last forward with `pick` chose for its first `n` rows, with their
+    /// logprobs (16 bytes a row read back); a row that held NaN/Inf is an error at `step`, never
+    /// a silent token 0.
+    pub(crate) fn read_picked(&self, st: &State, n: usize, step: usize) -> Result<Vec<(u32, f32)>> {
+        let words = self.gpu.read::<u32>(&st.picked, 0, PICK_WORDS * n)?;
+        words
+            .chunks_exact(PICK_WORDS)
+            .map(|w| {
+                if w[1] & ARGMAX_NON_FINITE != 0 {
                     Err(EngineError::NonFiniteLogits { step })
                 } else {
-                    Ok(tf[0])
+                    Ok((w[0], f32::from_bits(w[2])))
                 }
             })
             .collect()

@@ -160,9 +160,9 @@ mod tests {
     }
 }
 
-/// Pick path `path`'s token at `step` from one row of logits on the CPU; a NaN/Inf row is an
-/// error, never a silent token 0.
-pub(crate) fn pick(row: &[f32], s: &Sampling, step: usize, path: usize) -> Result<u32> {
+/// Pick path `path`'s token at `step` from one row of logits on the CPU, with its logprob; a
+/// NaN/Inf row is an error, never a silent token 0.
+pub(crate) fn pick(row: &[f32], s: &Sampling, step: usize, path: usize) -> Result<(u32, f32)> {
     if !all_finite(row) {
         return Err(EngineError::NonFiniteLogits { step });
     }
@@ -208,13 +208,15 @@ fn argmax(row: &[f32]) -> u32 {
 /// Pick a token from one row of finite logits, exactly as the device does. Greedy = the lowest
 /// index of the largest value (`argmax_f32`). Otherwise `sample_f32`'s contract: integer weights
 /// `≈ 2^30·e^((x − max)/T)`, the top-k, then the shortest prefix reaching top-p, then a draw by
-/// the RNG of `(seed, step, path)` (the path is the RNG stream).
-pub fn sample_cpu(logits: &[f32], s: &Sampling, step: usize, path: usize) -> Result<u32> {
+/// the RNG of `(seed, step, path)` (the path is the RNG stream). Returns the token and its
+/// log-probability under the distribution it was drawn from (0 when greedy).
+pub fn sample_cpu(logits: &[f32], s: &Sampling, step: usize, path: usize) -> Result<(u32, f32)> {
     if s.is_greedy() {
-        return Ok(argmax(logits));
+        return Ok((argmax(logits), 0.0));
     }
     let v = u32::try_from(logits.len()).unwrap_or(u32::MAX);
     let params = SampleParams::new(&s.kernel_config(step), 1, v)
         .map_err(|e| EngineError::BadParameter(e.to_string()))?;
-    Ok(reference::sample_row(logits, &params, path as u32).0)
+    let (token, _, logprob) = reference::sample_row(logits, &params, path as u32);
+    Ok((token, logprob))
 }

@@ -79,6 +79,9 @@ pub struct Token {
     pub id: u32,
     /// The text this token adds (may be empty while a UTF-8 character is incomplete).
     pub text: String,
+    /// Log-probability of the token under the distribution it was drawn from (temperature,
+    /// top-k and top-p applied); 0 when greedy or when the thinking budget forced it.
+    pub logprob: f32,
 }
 
 /// Why generation ended.
@@ -588,6 +591,9 @@ pub struct PathOutput {
     /// With [`Engine::enable_features`]: the path's features, pooled over the prompt and the
     /// path's tokens exactly as the verifier's rows are pooled for `score`.
     pub features: Option<Vec<f32>>,
+    /// Per token: its log-probability under the distribution it was drawn from (as
+    /// [`Token::logprob`]); their sum is the path's log-likelihood under the sampler.
+    pub logprobs: Vec<f32>,
 }
 
 pub use crate::engine::MAX_PATHS;
@@ -651,6 +657,7 @@ impl Session<'_> {
                 score: None,
                 thinking_forced: false,
                 features: None,
+                logprobs: Vec::new(),
             })
             .collect();
         let mut thinking = vec![Thinking::new(params.thinking.as_ref()); n];
@@ -661,7 +668,7 @@ impl Session<'_> {
         // its own RNG stream; later tokens are chosen on the device in each step's submit.
         let mut picked = (0..n)
             .map(|p| pick(&first[..v], &params.sampling, 0, p))
-            .collect::<Result<Vec<u32>>>()?;
+            .collect::<Result<Vec<(u32, f32)>>>()?;
         let on_device = !engine.options.pick_on_cpu;
         let mut logits = Vec::new();
         let lora = self.lora(req.decode_lora);
@@ -669,11 +676,13 @@ impl Session<'_> {
         for step in 0..params.max_tokens {
             let mut next = Vec::with_capacity(n);
             for p in 0..n {
-                let mut id = picked[p];
+                let (mut id, logprob) = picked[p];
                 live[p] = !done[p];
                 if !done[p] {
+                    let sampled = id;
                     id = thinking[p].choose(id);
                     out[p].tokens.push(id);
+                    out[p].logprobs.push(if id == sampled { logprob } else { 0.0 });
                     if req.stop.contains(&id) {
                         done[p] = true;
                         out[p].finish = FinishReason::Stop;
@@ -798,7 +807,9 @@ impl TokenStream<'_, '_> {
                 id
             }
         };
+        let (sampled, logprob) = sampled;
         let id = self.thinking.choose(sampled);
+        let logprob = if id == sampled { logprob } else { 0.0 };
         self.step += 1;
         s.timings.generated = self.step;
         self.next_token = Some(id);
@@ -809,7 +820,7 @@ impl TokenStream<'_, '_> {
         if self.req.stop.contains(&id) {
             self.finish = Some(FinishReason::Stop);
         }
-        Ok(Some(Token { id, text }))
+        Ok(Some(Token { id, text, logprob }))
     }
 }
 

@@ -61,6 +61,7 @@ fn device_sampling_equals_the_cpu_reference() {
         },
     ];
     let mut differ = 0;
+    let mut sampled_logprobs = 0;
     for mode in [Mode::Chat, Mode::Reasoning] {
         for sampling in samplings {
             let params = GenerateParams {
@@ -70,24 +71,50 @@ fn device_sampling_equals_the_cpu_reference() {
                 sampling,
                 ..Default::default()
             };
-            let run = |e: &kestrel::Engine, n: usize| {
+            // (tokens, logprobs) per path.
+            let run = |e: &kestrel::Engine, n: usize| -> Vec<(Vec<u32>, Vec<f32>)> {
                 let mut s = e.session().unwrap();
                 if n == 1 {
-                    vec![s.generate(&prompt, &params, |_| true).unwrap().0]
+                    let mut logprobs = Vec::new();
+                    let (ids, _) = s
+                        .generate(&prompt, &params, |t| {
+                            logprobs.push(t.logprob);
+                            true
+                        })
+                        .unwrap();
+                    vec![(ids, logprobs)]
                 } else {
                     let paths = s.generate_paths(&prompt, n, &params).unwrap();
-                    paths.into_iter().map(|p| p.tokens).collect()
+                    paths.into_iter().map(|p| (p.tokens, p.logprobs)).collect()
                 }
             };
             for n in [1, 3, 8] {
                 let (d, c) = (run(&device, n), run(&cpu, n));
-                assert_eq!(d, c, "{mode:?}, {sampling:?}, {n} paths");
-                differ += usize::from(d.iter().any(|t| *t != d[0]));
+                let tokens = |r: &[(Vec<u32>, Vec<f32>)]| r.iter().map(|p| p.0.clone()).collect::<Vec<_>>();
+                assert_eq!(tokens(&d), tokens(&c), "{mode:?}, {sampling:?}, {n} paths");
+                // Logprobs: ≤ 0, 0 when greedy, and the device's within 1e-5 of the reference's
+                // (`ln` is not correctly rounded everywhere).
+                for ((_, ld), (_, lc)) in d.iter().zip(&c) {
+                    assert_eq!(ld.len(), lc.len());
+                    for (a, b) in ld.iter().zip(lc) {
+                        assert!(*a <= 0.0 && (a - b).abs() <= 1e-5, "{sampling:?}: {a} vs {b}");
+                        if sampling.is_greedy() {
+                            assert_eq!(*a, 0.0);
+                        }
+                    }
+                }
+                differ += usize::from(d.iter().any(|t| t.0 != d[0].0));
+                sampled_logprobs += d
+                    .iter()
+                    .flat_map(|p| &p.1)
+                    .filter(|&&lp| lp < 0.0)
+                    .count();
             }
         }
     }
     // The sampled batches explore (so the comparison covered distinct random streams).
     assert!(differ >= 4, "only {differ} batches had distinct paths");
+    assert!(sampled_logprobs > 100, "only {sampled_logprobs} tokens had logprob < 0");
 }
 
 #[test]

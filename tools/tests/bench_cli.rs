@@ -100,7 +100,7 @@ fn json_report_has_the_schema_and_sane_numbers() {
         assert!(x.is_finite() && x > 0.0, "path_step_ratio[{n}] = {v}");
     }
     assert_eq!(r["path_step_source"], "engine");
-    // Tokens are chosen on the device: a step reads back (token, flag) per path, 8 bytes.
+    // Tokens are chosen on the device: a step reads back (token, flag, logprob, 0) per path.
     let readback = r["readback_bytes_per_step"]
         .as_object()
         .expect("readback_bytes_per_step is an object");
@@ -110,7 +110,7 @@ fn json_report_has_the_schema_and_sane_numbers() {
     );
     for (n, v) in readback {
         let n: f64 = n.parse().expect("N");
-        assert_eq!(v.as_f64(), Some(8.0 * n), "readback_bytes_per_step[{n}]");
+        assert_eq!(v.as_f64(), Some(16.0 * n), "readback_bytes_per_step[{n}]");
     }
     let rows = r["paths"].as_array().expect("paths rows");
     assert_eq!(rows.len(), 3);
@@ -380,9 +380,9 @@ fn noop_backend_reports_host_cost_per_step_keyed_by_n() {
         let d = positive(&r["dispatches_per_step"], n);
         assert!((us / d - per).abs() <= 1e-9 * per, "N = {n}: µs / dispatch");
     }
-    // Tokens are chosen on the device: 8 bytes a path; with --pick-on-cpu the [N, vocab] f32
+    // Tokens are chosen on the device: 16 bytes a path; with --pick-on-cpu the [N, vocab] f32
     // logits come back instead.
-    assert_eq!(r["readback_bytes_per_step"]["2"].as_f64(), Some(16.0));
+    assert_eq!(r["readback_bytes_per_step"]["2"].as_f64(), Some(32.0));
     let vocab = positive(&r["model"], "vocab_size");
     let (cpu, _) = noop(&["--pick-on-cpu"]);
     assert!(positive(&cpu["readback_bytes_per_step"], "2") >= 2.0 * vocab * 4.0);

@@ -14,7 +14,7 @@ const NONE: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;    // [N, V]
-@group(0) @binding(2) var<storage, read_write> out: array<u32>; // [N, 2]: token, flags
+@group(0) @binding(2) var<storage, read_write> out: array<u32>; // [N, 4]: token, flags, logprob (0.0), 0
 
 var<workgroup> best_v: array<f32, WG>;
 var<workgroup> best_i: array<u32, WG>;
@@ -74,7 +74,9 @@ fn argmax_f32(
         workgroupBarrier();
     }
     if (lid == 0u) {
-        out[2u * row] = select(best_i[0], 0u, best_i[0] == NONE);
-        out[2u * row + 1u] = flag[0];
+        out[4u * row] = select(best_i[0], 0u, best_i[0] == NONE);
+        out[4u * row + 1u] = flag[0];
+        out[4u * row + 2u] = 0u; // log 1: greedy picks with certainty
+        out[4u * row + 3u] = 0u;
     }
 }

@@ -1,7 +1,8 @@
 //! `argmax_f32`: greedy token choice over logits rows, with a non-finite flag.
 //!
 //! Contract:
-//! - For each row n of `logits: [N, V]` f32: `out[n] = (token, flags)` (u32 pairs, `[N, 2]`):
+//! - For each row n of `logits: [N, V]` f32: `out[n] = (token, flags, logprob, 0)` (u32 words,
+//!   `[N, 4]`; logprob is f32 0.0, the log-probability of a greedy choice):
 //!   token = the lowest index of the largest finite value; flags = [`ARGMAX_NON_FINITE`] when
 //!   the row contains any NaN or ±Inf (tested by exponent bits, immune to fast-math). Non-finite
 //!   values never win; a row with no finite value yields token 0 with the flag set. The engine
@@ -52,7 +53,7 @@ impl Argmax {
         Ok(Self { pipeline })
     }
 
-    /// Records `out[n] = (argmax, flags)` for `n` rows of `v` logits.
+    /// Records `out[n] = (argmax, flags, 0.0, 0)` for `n` rows of `v` logits.
     pub fn encode<'a>(
         &self,
         rec: &mut Recorder<'_>,
@@ -67,7 +68,7 @@ impl Argmax {
         let count = elems("logits", &[n.into(), v.into()])?;
         let (logits, out) = (logits.into(), out.into());
         need_bytes("logits", &logits, u64::from(count) * 4)?;
-        need_bytes("out", &out, u64::from(n) * 8)?;
+        need_bytes("out", &out, u64::from(n) * 16)?;
         let wg = fold_workgroups(rec.gpu(), n);
         rec.dispatch(
             &self.pipeline,

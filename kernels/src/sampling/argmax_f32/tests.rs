@@ -9,13 +9,15 @@ use crate::{Gpu, KernelError, Recorder};
 
 fn run(gpu: &Gpu, logits: &[f32], n: u32, v: u32) -> Result<Vec<(u32, u32)>, KernelError> {
     let bl = gpu.upload("logits", &f32_bytes(logits))?;
-    let bo = gpu.zeros("out", u64::from(n) * 8)?;
+    let bo = gpu.zeros("out", u64::from(n) * 16)?;
     let kern = Argmax::new(gpu)?;
     let mut rec = Recorder::new(gpu);
     kern.encode(&mut rec, &bl, &bo, n, v)?;
     rec.submit()?;
-    let raw = gpu.read::<u32>(&bo, 0, 2 * n as usize)?;
-    Ok(raw.chunks(2).map(|c| (c[0], c[1])).collect())
+    let raw = gpu.read::<u32>(&bo, 0, 4 * n as usize)?;
+    // Words 2 and 3: a greedy pick's logprob (0.0) and padding.
+    assert!(raw.chunks(4).all(|c| c[2] == 0 && c[3] == 0), "{raw:?}");
+    Ok(raw.chunks(4).map(|c| (c[0], c[1])).collect())
 }
 
 fn want(logits: &[f32], v: u32) -> Vec<(u32, u32)> {

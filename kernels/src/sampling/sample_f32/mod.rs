@@ -1,7 +1,8 @@
 //! `sample_f32`: temperature / top-k / top-p sampling, deterministic and bit-identical to its
 //! CPU [`reference`].
 //!
-//! Contract (per row of `logits: [N, V]` f32; `out: [N, 2]` u32 = (token, flags)):
+//! Contract (per row of `logits: [N, V]` f32; `out: [N, 4]` u32 = (token, flags, logprob as f32
+//! bits, 0)):
 //! - Order: finite logits ranked by value descending, ties by lower index (the ordinal
 //!   `(ord_hi(x), index)`, `ord_hi` an order-reversing map of the f32 bits; `+0.0` ranks before
 //!   `−0.0`). NaN/±Inf never win and set `flags = 1` (the engine raises an error); a row with
@@ -19,6 +20,10 @@
 //!   `u = ⌊W_f·r / 2^32⌋`; the token is the first kept element whose running weight sum
 //!   exceeds `u` (in the same order). Same (seed, step, stream, logits) → same token, on any
 //!   adapter; the stream per row lets paths keep their randomness when rows are reordered.
+//! - logprob = `ln(f32(w_token)) − ln(f32(W_f))` (W_f as `f32(hi)·2^32 + f32(lo)`): the token's
+//!   log-probability under the distribution it was drawn from, 0 when only one token is kept.
+//!   Not bit-exact across adapters (`ln` is not correctly rounded); within 1e-5 of the
+//!   reference.
 //! - Dispatch: one 256-invocation workgroup per row; each selection is a 7-pass radix select
 //!   (8-bit digits of the 56-bit ordinal) with workgroup histograms of u64 sums; ≤ 24 passes
 //!   over the row (≈ 20k loop iterations per invocation at V = 152,064, within lavapipe's
@@ -148,7 +153,7 @@ impl Sample {
         let (logits, streams, out) = (logits.into(), streams.into(), out.into());
         need_bytes("logits", &logits, u64::from(count) * 4)?;
         need_bytes("streams", &streams, u64::from(n) * 4)?;
-        need_bytes("out", &out, u64::from(n) * 8)?;
+        need_bytes("out", &out, u64::from(n) * 16)?;
         let wg = fold_workgroups(rec.gpu(), n);
         rec.dispatch(
             &self.pipeline,

@@ -44,8 +44,9 @@ pub fn draw(seed: u64, step: u32, stream: u32) -> u32 {
     pcg(pcg(pcg(pcg(seed as u32) ^ (seed >> 32) as u32) ^ step) ^ stream)
 }
 
-/// `(token, flags)` for one row (flags = 1 when the row held NaN/±Inf).
-pub fn sample_row(row: &[f32], params: &SampleParams, stream: u32) -> (u32, u32) {
+/// `(token, flags, logprob)` for one row (flags = 1 when the row held NaN/±Inf; logprob as the
+/// kernel computes it, `ln(f32(w)) − ln(f32(W_f))`).
+pub fn sample_row(row: &[f32], params: &SampleParams, stream: u32) -> (u32, u32, f32) {
     let t = tables();
     let flags = u32::from(row.iter().any(|x| !x.is_finite()));
     let mut order: Vec<(u32, u32, f32)> = row
@@ -55,7 +56,7 @@ pub fn sample_row(row: &[f32], params: &SampleParams, stream: u32) -> (u32, u32)
         .map(|(i, &x)| (ord_hi(x), i as u32, x))
         .collect();
     if order.is_empty() {
-        return (0, flags);
+        return (0, flags, 0.0);
     }
     order.sort_by_key(|&(o, i, _)| (o, i));
     let m = order[0].2;
@@ -81,6 +82,8 @@ pub fn sample_row(row: &[f32], params: &SampleParams, stream: u32) -> (u32, u32)
         }
     }
     let total: u64 = w[..len].iter().sum();
+    let total_f = ((total >> 32) as u32 as f32) * 4_294_967_296.0 + (total as u32 as f32);
+    let logprob = |wj: u64| (wj as u32 as f32).ln() - total_f.ln();
     let r = draw(
         u64::from(params.seed_lo) | (u64::from(params.seed_hi) << 32),
         params.step,
@@ -91,14 +94,19 @@ pub fn sample_row(row: &[f32], params: &SampleParams, stream: u32) -> (u32, u32)
     for (j, &wj) in w[..len].iter().enumerate() {
         cum += wj;
         if cum > u {
-            return (order[j].1, flags);
+            return (order[j].1, flags, logprob(wj));
         }
     }
-    (order[len - 1].1, flags)
+    (order[len - 1].1, flags, logprob(w[len - 1]))
 }
 
 /// All rows of `logits: [N, V]`, row n with RNG stream `streams[n]`.
-pub fn sample(logits: &[f32], v: usize, params: &SampleParams, streams: &[u32]) -> Vec<(u32, u32)> {
+pub fn sample(
+    logits: &[f32],
+    v: usize,
+    params: &SampleParams,
+    streams: &[u32],
+) -> Vec<(u32, u32, f32)> {
     logits
         .chunks(v)
         .zip(streams)

@@ -22,7 +22,7 @@ const BIG: u32 = 0xffffffffu;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;     // [N, V]
 @group(0) @binding(2) var<storage, read> tables: array<u32>;     // [128]: T1 (64) | T2 (64)
 @group(0) @binding(3) var<storage, read> streams: array<u32>;    // [N] RNG stream per row
-@group(0) @binding(4) var<storage, read_write> out: array<u32>;  // [N, 2]: token, flags
+@group(0) @binding(4) var<storage, read_write> out: array<u32>;  // [N, 4]: token, flags, logprob, 0
 
 var<workgroup> h_lo: array<atomic<u32>, WG>;
 var<workgroup> h_hi: array<atomic<u32>, WG>;
@@ -224,8 +224,10 @@ fn sample_f32(
     workgroupBarrier(); // red_* are reused below
     if (n_finite == 0u) {
         if (lid == 0u) {
-            out[2u * row] = 0u;
-            out[2u * row + 1u] = flags;
+            out[4u * row] = 0u;
+            out[4u * row + 1u] = flags;
+            out[4u * row + 2u] = 0u;
+            out[4u * row + 3u] = 0u;
         }
         return;
     }
@@ -252,7 +254,13 @@ fn sample_f32(
     let u = add64(mul32(wf.y, r), vec2<u32>(mul32(wf.x, r).y, 0u));
     let chosen = select_ordinal(base, lid, m, bound, true, u);
     if (lid == 0u) {
-        out[2u * row] = chosen.y;
-        out[2u * row + 1u] = flags;
+        // ln(w_chosen / W_f): the chosen token's log-probability under the distribution drawn
+        // from (temperature, top-k and top-p applied).
+        let wc = weight(logits[base + chosen.y], m);
+        let wf_f = f32(wf.y) * 4294967296.0 + f32(wf.x);
+        out[4u * row] = chosen.y;
+        out[4u * row + 1u] = flags;
+        out[4u * row + 2u] = bitcast<u32>(log(f32(wc)) - log(wf_f));
+        out[4u * row + 3u] = 0u;
     }
 }

@@ -7,6 +7,9 @@ use crate::test_util::{both_modes, cases, f32_bytes, gpu};
 use crate::testdata::Rng;
 use crate::{Gpu, KernelError, Recorder};
 
+/// `(token, flags)` per row, and the logprobs apart (they are compared within a tolerance).
+type Picks = (Vec<(u32, u32)>, Vec<f32>);
+
 fn run(
     gpu: &Gpu,
     logits: &[f32],
@@ -14,21 +17,37 @@ fn run(
     v: u32,
     streams: &[u32],
     cfg: &SampleConfig,
-) -> Result<Vec<(u32, u32)>, KernelError> {
+) -> Result<Picks, KernelError> {
     let bl = gpu.upload("logits", &f32_bytes(logits))?;
     let bs = gpu.upload("streams", bytemuck::cast_slice(streams))?;
-    let bo = gpu.zeros("out", u64::from(n) * 8)?;
+    let bo = gpu.zeros("out", u64::from(n) * 16)?;
     let kern = Sample::new(gpu)?;
     let mut rec = Recorder::new(gpu);
     kern.encode(&mut rec, &bl, &bs, &bo, n, v, cfg)?;
     rec.submit()?;
-    let raw = gpu.read::<u32>(&bo, 0, 2 * n as usize)?;
-    Ok(raw.chunks(2).map(|c| (c[0], c[1])).collect())
+    let raw = gpu.read::<u32>(&bo, 0, 4 * n as usize)?;
+    Ok((
+        raw.chunks(4).map(|c| (c[0], c[1])).collect(),
+        raw.chunks(4).map(|c| f32::from_bits(c[2])).collect(),
+    ))
 }
 
-fn want(logits: &[f32], n: u32, v: u32, streams: &[u32], cfg: &SampleConfig) -> Vec<(u32, u32)> {
+fn want(logits: &[f32], n: u32, v: u32, streams: &[u32], cfg: &SampleConfig) -> Picks {
     let params = SampleParams::new(cfg, n, v).unwrap();
-    reference::sample(logits, v as usize, &params, streams)
+    let rows = reference::sample(logits, v as usize, &params, streams);
+    (
+        rows.iter().map(|&(t, f, _)| (t, f)).collect(),
+        rows.iter().map(|&(_, _, lp)| lp).collect(),
+    )
+}
+
+/// Logprobs agree within 1e-5 (`ln` is not correctly rounded on every adapter) and are ≤ 0.
+fn same_logprobs(got: &[f32], want: &[f32]) -> bool {
+    got.len() == want.len()
+        && got
+            .iter()
+            .zip(want)
+            .all(|(g, w)| *g <= 0.0 && (g - w).abs() <= 1e-5)
 }
 
 proptest! {
@@ -52,7 +71,11 @@ proptest! {
         let want = want(&logits, n, v, &streams, &cfg);
         for gpu in both_modes() {
             let got = run(&gpu, &logits, n, v, &streams, &cfg).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(got, want.clone());
+            prop_assert_eq!(&got.0, &want.0);
+            prop_assert!(same_logprobs(&got.1, &want.1), "{:?} vs {:?}", got.1, want.1);
+            if temperature == 0.0 || top_k == 1 {
+                prop_assert!(got.1.iter().all(|&lp| lp == 0.0), "greedy: {:?}", got.1);
+            }
         }
     }
 }
@@ -118,7 +141,9 @@ fn greedy_and_top_k_1_equal_argmax() {
             step: 0,
         },
     ] {
-        assert_eq!(run(&gpu, &logits, n, v, &streams, &cfg).unwrap(), argmax);
+        let (picks, logprobs) = run(&gpu, &logits, n, v, &streams, &cfg).unwrap();
+        assert_eq!(picks, argmax);
+        assert_eq!(logprobs, vec![0.0; n as usize], "one kept token: log 1");
     }
 }
 
@@ -142,8 +167,13 @@ fn empirical_distribution_follows_softmax() {
     .unwrap();
     let mut counts = [0u32; 4];
     for step in 0..4096 {
-        let (tok, _) = reference::sample_row(&logits, &SampleParams { step, ..params }, 0);
+        let (tok, _, logprob) = reference::sample_row(&logits, &SampleParams { step, ..params }, 0);
         counts[tok as usize] += 1;
+        // The logprob is the token's, ln((tok + 1) / 10), to the weights' precision: each weight
+        // floors its exponent to 1/4096 of an octave (ln 2 / 4096 = 1.7e-4 nats) and its tables
+        // round to 3e-5, and the logprob is a difference of two such logs: ≤ 4e-4.
+        let p = (f64::from(tok) + 1.0) / 10.0;
+        assert!((f64::from(logprob) - p.ln()).abs() <= 4e-4, "{tok}: {logprob}");
     }
     for (i, &c) in counts.iter().enumerate() {
         let p = (i + 1) as f64 / 10.0;
@@ -170,10 +200,9 @@ fn empirical_distribution_follows_softmax() {
         },
     )
     .unwrap();
-    assert_eq!(
-        got[0],
-        reference::sample_row(&logits, &SampleParams { step: 17, ..params }, 0)
-    );
+    let (tok, flags, logprob) = reference::sample_row(&logits, &SampleParams { step: 17, ..params }, 0);
+    assert_eq!(got.0[0], (tok, flags));
+    assert!(same_logprobs(&got.1, &[logprob]), "{:?} vs {logprob}", got.1);
 }
 
 #[test]
@@ -213,8 +242,8 @@ fn non_finite_rows_are_flagged() {
         seed: 1,
         step: 0,
     };
-    let got = run(&gpu, &logits, 2, 300, &[0, 1], &cfg).unwrap();
-    assert_eq!(got, want(&logits, 2, 300, &[0, 1], &cfg));
+    let (got, _) = run(&gpu, &logits, 2, 300, &[0, 1], &cfg).unwrap();
+    assert_eq!(got, want(&logits, 2, 300, &[0, 1], &cfg).0);
     assert_eq!(got[0].1, 1);
     assert_ne!(got[0].0, 5);
     assert_eq!(got[1], (0, 1));
