@@ -75,6 +75,67 @@ impl Sampling {
     }
 }
 
+/// Pick path `path`'s token at `step` from one row of logits on the CPU, with its logprob; a
+/// NaN/Inf row is an error, never a silent token 0.
+pub(crate) fn pick(row: &[f32], s: &Sampling, step: usize, path: usize) -> Result<(u32, f32)> {
+    if !all_finite(row) {
+        return Err(EngineError::NonFiniteLogits { step });
+    }
+    sample_cpu(row, s, step, path)
+}
+
+/// Lanes of the vectorisable scans below (the compiler turns each lane array into registers).
+const LANES: usize = 16;
+
+/// Whether every value is finite, scanned in lanes without an early exit so it vectorises
+/// (a per-element `any` does not, and costs ~10× more on a vocabulary-sized row).
+fn all_finite(row: &[f32]) -> bool {
+    let mut bad = [false; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            bad[i] |= !c[i].is_finite();
+        }
+    }
+    !(bad.iter().any(|&b| b) || tail.iter().any(|x| !x.is_finite()))
+}
+
+/// The first index of the largest value, NaN ignored (0 when there is none): a lane-wise max,
+/// then the first position holding it. Equals a left-to-right scan keeping the first strict
+/// maximum, for every input.
+fn argmax(row: &[f32]) -> u32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            lanes[i] = lanes[i].max(c[i]);
+        }
+    }
+    let max = lanes
+        .iter()
+        .chain(tail)
+        .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    row.iter().position(|&x| x == max).unwrap_or(0) as u32
+}
+
+/// Pick a token from one row of finite logits, exactly as the device does. Greedy = the lowest
+/// index of the largest value (`argmax_f32`). Otherwise `sample_f32`'s contract: integer weights
+/// `≈ 2^30·e^((x − max)/T)`, the top-k, then the shortest prefix reaching top-p, then a draw by
+/// the RNG of `(seed, step, path)` (the path is the RNG stream). Returns the token and its
+/// log-probability under the distribution it was drawn from (0 when greedy).
+pub fn sample_cpu(logits: &[f32], s: &Sampling, step: usize, path: usize) -> Result<(u32, f32)> {
+    if s.is_greedy() {
+        return Ok((argmax(logits), 0.0));
+    }
+    let v = u32::try_from(logits.len()).unwrap_or(u32::MAX);
+    let params = SampleParams::new(&s.kernel_config(step), 1, v)
+        .map_err(|e| EngineError::BadParameter(e.to_string()))?;
+    let (token, _, logprob) = reference::sample_row(logits, &params, path as u32);
+    Ok((token, logprob))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,65 +219,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Pick path `path`'s token at `step` from one row of logits on the CPU, with its logprob; a
-/// NaN/Inf row is an error, never a silent token 0.
-pub(crate) fn pick(row: &[f32], s: &Sampling, step: usize, path: usize) -> Result<(u32, f32)> {
-    if !all_finite(row) {
-        return Err(EngineError::NonFiniteLogits { step });
-    }
-    sample_cpu(row, s, step, path)
-}
-
-/// Lanes of the vectorisable scans below (the compiler turns each lane array into registers).
-const LANES: usize = 16;
-
-/// Whether every value is finite, scanned in lanes without an early exit so it vectorises
-/// (a per-element `any` does not, and costs ~10× more on a vocabulary-sized row).
-fn all_finite(row: &[f32]) -> bool {
-    let mut bad = [false; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for i in 0..LANES {
-            bad[i] |= !c[i].is_finite();
-        }
-    }
-    !(bad.iter().any(|&b| b) || tail.iter().any(|x| !x.is_finite()))
-}
-
-/// The first index of the largest value, NaN ignored (0 when there is none): a lane-wise max,
-/// then the first position holding it. Equals a left-to-right scan keeping the first strict
-/// maximum, for every input.
-fn argmax(row: &[f32]) -> u32 {
-    let mut lanes = [f32::NEG_INFINITY; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for i in 0..LANES {
-            lanes[i] = lanes[i].max(c[i]);
-        }
-    }
-    let max = lanes
-        .iter()
-        .chain(tail)
-        .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-    row.iter().position(|&x| x == max).unwrap_or(0) as u32
-}
-
-/// Pick a token from one row of finite logits, exactly as the device does. Greedy = the lowest
-/// index of the largest value (`argmax_f32`). Otherwise `sample_f32`'s contract: integer weights
-/// `≈ 2^30·e^((x − max)/T)`, the top-k, then the shortest prefix reaching top-p, then a draw by
-/// the RNG of `(seed, step, path)` (the path is the RNG stream). Returns the token and its
-/// log-probability under the distribution it was drawn from (0 when greedy).
-pub fn sample_cpu(logits: &[f32], s: &Sampling, step: usize, path: usize) -> Result<(u32, f32)> {
-    if s.is_greedy() {
-        return Ok((argmax(logits), 0.0));
-    }
-    let v = u32::try_from(logits.len()).unwrap_or(u32::MAX);
-    let params = SampleParams::new(&s.kernel_config(step), 1, v)
-        .map_err(|e| EngineError::BadParameter(e.to_string()))?;
-    let (token, _, logprob) = reference::sample_row(logits, &params, path as u32);
-    Ok((token, logprob))
 }
