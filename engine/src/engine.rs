@@ -8,8 +8,8 @@ use kestrel_formats::{Kind, KstFile, ModelConfig};
 use kestrel_kernels::{Gpu, GpuOptions};
 
 use crate::adapter::{Adapter, AdapterId};
-use crate::error::{EngineError, Result};
 use crate::compiled::Kernels;
+use crate::error::{EngineError, Result};
 use crate::head::{HeadInfo, HeadKind, HeadPooling, Heads};
 use crate::tokenizer::{ChatTemplate, ContentSpecials, Message, Tokenizer};
 use crate::weights::ModelWeights;
@@ -351,5 +351,4 @@ impl Engine {
             .and_then(|h| h.get(kind))
             .map(|(h, _)| h)
     }
-
 }

@@ -128,7 +128,7 @@ pub(crate) struct State {
     pub profiler: Profiler,
     s_len: wgpu::Buffer, // [LOGIT_ROWS] u32 suffix lengths for multi-path decode
     streams: wgpu::Buffer, // [LOGIT_ROWS] u32: row n samples with RNG stream n (its path)
-    picked: wgpu::Buffer,  // [LOGIT_ROWS, 4] u32: (token, flags, logprob, 0) chosen on the device
+    picked: wgpu::Buffer, // [LOGIT_ROWS, 4] u32: (token, flags, logprob, 0) chosen on the device
     attn_scratch: Option<wgpu::Buffer>, // split-K partials of attention_decode
     prefill_scratch: Option<wgpu::Buffer>, // split-K partials of attention_prefill (long contexts)
 }

@@ -278,7 +278,6 @@ pub enum Mode {
     Auto,
 }
 
-
 /// A switcher's verdict on a prompt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SwitchDecision {

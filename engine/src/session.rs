@@ -682,7 +682,9 @@ impl Session<'_> {
                     let sampled = id;
                     id = thinking[p].choose(id);
                     out[p].tokens.push(id);
-                    out[p].logprobs.push(if id == sampled { logprob } else { 0.0 });
+                    out[p]
+                        .logprobs
+                        .push(if id == sampled { logprob } else { 0.0 });
                     if req.stop.contains(&id) {
                         done[p] = true;
                         out[p].finish = FinishReason::Stop;

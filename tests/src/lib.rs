@@ -113,8 +113,8 @@ pub fn gpu() -> std::sync::Arc<kestrel_kernels::Gpu> {
         std::sync::OnceLock::new();
     GPU.get_or_init(|| {
         let gpu = kestrel_kernels::Gpu::new(&gpu_options()).unwrap_or_else(|e| {
-                panic!("no GPU adapter ({e}); on CI install mesa-vulkan-drivers (lavapipe)")
-            });
+            panic!("no GPU adapter ({e}); on CI install mesa-vulkan-drivers (lavapipe)")
+        });
         eprintln!(
             "test adapter: {} ({:?} profile)",
             gpu.adapter_description(),

@@ -90,31 +90,34 @@ fn device_sampling_equals_the_cpu_reference() {
             };
             for n in [1, 3, 8] {
                 let (d, c) = (run(&device, n), run(&cpu, n));
-                let tokens = |r: &[(Vec<u32>, Vec<f32>)]| r.iter().map(|p| p.0.clone()).collect::<Vec<_>>();
+                let tokens =
+                    |r: &[(Vec<u32>, Vec<f32>)]| r.iter().map(|p| p.0.clone()).collect::<Vec<_>>();
                 assert_eq!(tokens(&d), tokens(&c), "{mode:?}, {sampling:?}, {n} paths");
                 // Logprobs: ≤ 0, 0 when greedy, and the device's within 1e-5 of the reference's
                 // (`ln` is not correctly rounded everywhere).
                 for ((_, ld), (_, lc)) in d.iter().zip(&c) {
                     assert_eq!(ld.len(), lc.len());
                     for (a, b) in ld.iter().zip(lc) {
-                        assert!(*a <= 0.0 && (a - b).abs() <= 1e-5, "{sampling:?}: {a} vs {b}");
+                        assert!(
+                            *a <= 0.0 && (a - b).abs() <= 1e-5,
+                            "{sampling:?}: {a} vs {b}"
+                        );
                         if sampling.is_greedy() {
                             assert_eq!(*a, 0.0);
                         }
                     }
                 }
                 differ += usize::from(d.iter().any(|t| t.0 != d[0].0));
-                sampled_logprobs += d
-                    .iter()
-                    .flat_map(|p| &p.1)
-                    .filter(|&&lp| lp < 0.0)
-                    .count();
+                sampled_logprobs += d.iter().flat_map(|p| &p.1).filter(|&&lp| lp < 0.0).count();
             }
         }
     }
     // The sampled batches explore (so the comparison covered distinct random streams).
     assert!(differ >= 4, "only {differ} batches had distinct paths");
-    assert!(sampled_logprobs > 100, "only {sampled_logprobs} tokens had logprob < 0");
+    assert!(
+        sampled_logprobs > 100,
+        "only {sampled_logprobs} tokens had logprob < 0"
+    );
 }
 
 #[test]

@@ -88,7 +88,9 @@ pub fn env_options() -> anyhow::Result<EngineOptions> {
         None => None,
         Some("cpu") => Some(kestrel_kernels::ProfileKind::CpuDriver),
         Some("gpu") => Some(kestrel_kernels::ProfileKind::Gpu),
-        Some(other) => anyhow::bail!("KESTREL_DEVICE_PROFILE must be `cpu` or `gpu`, got `{other}`"),
+        Some(other) => {
+            anyhow::bail!("KESTREL_DEVICE_PROFILE must be `cpu` or `gpu`, got `{other}`")
+        }
     };
     Ok(EngineOptions {
         gpu: kestrel_kernels::GpuOptions {

@@ -31,7 +31,12 @@ fn batched_columns_are_bit_identical() {
     let g = gpu();
     let mut rng = Rng(7);
     // K = 160 takes the pairs path, K = 161 the single-weight path.
-    for (kind, k) in [(Kind::F16, 160u32), (Kind::F32, 160), (Kind::F16, 161), (Kind::F32, 161)] {
+    for (kind, k) in [
+        (Kind::F16, 160u32),
+        (Kind::F32, 160),
+        (Kind::F16, 161),
+        (Kind::F32, 161),
+    ] {
         batched_equals_single(&g, &mut rng, kind, k);
     }
 }

@@ -46,7 +46,6 @@ pub const UNIFORM_X_BYTES: u64 = 65536;
 /// Staging buffers [`Gpu::read`] keeps for reuse.
 const STAGING_POOL: usize = 8;
 
-
 /// A kernel input x as [`Gpu::x_input`] chose to bind it.
 #[derive(Debug, Clone)]
 pub enum XInput<'a> {
@@ -287,11 +286,13 @@ impl Gpu {
         let subgroups = !no_subgroups
             && adapter.features().contains(wgpu::Features::SUBGROUP)
             && info.subgroup_min_size >= 8;
-        let kind = opts.profile.unwrap_or(if info.device_type == wgpu::DeviceType::Cpu {
-            ProfileKind::CpuDriver
-        } else {
-            ProfileKind::Gpu
-        });
+        let kind = opts
+            .profile
+            .unwrap_or(if info.device_type == wgpu::DeviceType::Cpu {
+                ProfileKind::CpuDriver
+            } else {
+                ProfileKind::Gpu
+            });
         let mut profile = DeviceProfile::of(kind);
         profile.uniform_x &= !opts.disable_uniform_x
             && adapter.limits().max_uniform_buffer_binding_size >= UNIFORM_X_BYTES;

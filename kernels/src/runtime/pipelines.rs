@@ -113,7 +113,10 @@ impl Gpu {
             .lock()
             .map_err(|_| lock_err())?
             .get(&hash)
-            .and_then(|list| list.iter().find(|(k, _)| k.is(kernel, entry, consts, flags)))
+            .and_then(|list| {
+                list.iter()
+                    .find(|(k, _)| k.is(kernel, entry, consts, flags))
+            })
         {
             return Ok(Arc::clone(p));
         }

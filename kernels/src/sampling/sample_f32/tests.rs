@@ -173,7 +173,10 @@ fn empirical_distribution_follows_softmax() {
         // floors its exponent to 1/4096 of an octave (ln 2 / 4096 = 1.7e-4 nats) and its tables
         // round to 3e-5, and the logprob is a difference of two such logs: ≤ 4e-4.
         let p = (f64::from(tok) + 1.0) / 10.0;
-        assert!((f64::from(logprob) - p.ln()).abs() <= 4e-4, "{tok}: {logprob}");
+        assert!(
+            (f64::from(logprob) - p.ln()).abs() <= 4e-4,
+            "{tok}: {logprob}"
+        );
     }
     for (i, &c) in counts.iter().enumerate() {
         let p = (i + 1) as f64 / 10.0;
@@ -200,9 +203,14 @@ fn empirical_distribution_follows_softmax() {
         },
     )
     .unwrap();
-    let (tok, flags, logprob) = reference::sample_row(&logits, &SampleParams { step: 17, ..params }, 0);
+    let (tok, flags, logprob) =
+        reference::sample_row(&logits, &SampleParams { step: 17, ..params }, 0);
     assert_eq!(got.0[0], (tok, flags));
-    assert!(same_logprobs(&got.1, &[logprob]), "{:?} vs {logprob}", got.1);
+    assert!(
+        same_logprobs(&got.1, &[logprob]),
+        "{:?} vs {logprob}",
+        got.1
+    );
 }
 
 #[test]
