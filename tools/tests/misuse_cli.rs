@@ -187,6 +187,29 @@ fn errors_teach_and_say_each_cause_once() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The CLI maps `KESTREL_DEVICE_PROFILE` onto the engine's options: a bad value is a one-line
+/// error before anything loads, and the GPU profile runs (lavapipe executes it).
+#[test]
+fn the_device_profile_comes_from_the_environment() {
+    let run = |profile: &str| {
+        Command::new(env!("CARGO_BIN_EXE_kestrel"))
+            .args(["generate", path(tiny_model()), "--raw", "--prompt", "hello"])
+            .args(["--max-tokens", "3"])
+            .env("KESTREL_DEVICE_PROFILE", profile)
+            .output()
+            .expect("running kestrel")
+    };
+    let bad = run("fast");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("KESTREL_DEVICE_PROFILE must be `cpu` or `gpu`"), "{err}");
+    let (gpu, cpu) = (run("gpu"), run("cpu"));
+    assert!(gpu.status.success() && cpu.status.success());
+    // Same tokens under either profile (greedy).
+    assert_eq!(gpu.stdout, cpu.stdout);
+}
+
 #[test]
 fn gpu_commands_keep_stderr_clean() {
     // No window-system or driver-probe noise: compute opens no display.
