@@ -94,12 +94,10 @@ pub fn top2_margin(row: &[f32]) -> f32 {
 /// The device options of the test run: env `KESTREL_DEVICE_PROFILE` = `cpu` or `gpu` picks the
 /// device profile (CI runs the model suites under both on lavapipe), else the adapter's own.
 pub fn gpu_options() -> kestrel_kernels::GpuOptions {
-    let profile = match std::env::var("KESTREL_DEVICE_PROFILE").ok().as_deref() {
-        None | Some("") => None,
-        Some("cpu") => Some(kestrel_kernels::ProfileKind::CpuDriver),
-        Some("gpu") => Some(kestrel_kernels::ProfileKind::Gpu),
-        Some(other) => panic!("KESTREL_DEVICE_PROFILE must be `cpu` or `gpu`, got {other:?}"),
-    };
+    let profile = std::env::var("KESTREL_DEVICE_PROFILE")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse().unwrap_or_else(|e: String| panic!("{e}")));
     kestrel_kernels::GpuOptions {
         profile,
         ..Default::default()

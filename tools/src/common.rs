@@ -84,14 +84,10 @@ impl ModelArgs {
 pub fn env_options() -> anyhow::Result<EngineOptions> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let on = |name: &str| var(name).is_some_and(|v| v == "1");
-    let profile = match var("KESTREL_DEVICE_PROFILE").as_deref() {
-        None => None,
-        Some("cpu") => Some(kestrel_kernels::ProfileKind::CpuDriver),
-        Some("gpu") => Some(kestrel_kernels::ProfileKind::Gpu),
-        Some(other) => {
-            anyhow::bail!("KESTREL_DEVICE_PROFILE must be `cpu` or `gpu`, got `{other}`")
-        }
-    };
+    let profile = var("KESTREL_DEVICE_PROFILE")
+        .map(|v| v.parse::<kestrel_kernels::ProfileKind>())
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     Ok(EngineOptions {
         gpu: kestrel_kernels::GpuOptions {
             adapter: var(kestrel_kernels::runtime::adapter::ENV_ADAPTER),

@@ -203,7 +203,10 @@ fn the_device_profile_comes_from_the_environment() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.contains("KESTREL_DEVICE_PROFILE must be `cpu` or `gpu`"), "{err}");
+    assert!(
+        err.contains("KESTREL_DEVICE_PROFILE must be `cpu` or `gpu`"),
+        "{err}"
+    );
     let (gpu, cpu) = (run("gpu"), run("cpu"));
     assert!(gpu.status.success() && cpu.status.success());
     // Same tokens under either profile (greedy).

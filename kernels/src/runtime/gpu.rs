@@ -77,6 +77,21 @@ pub enum ProfileKind {
     Gpu,
 }
 
+impl std::str::FromStr for ProfileKind {
+    type Err = String;
+
+    /// `cpu` or `gpu` (the spelling of `KESTREL_DEVICE_PROFILE` in the CLI and test harnesses).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(ProfileKind::CpuDriver),
+            "gpu" => Ok(ProfileKind::Gpu),
+            other => Err(format!(
+                "KESTREL_DEVICE_PROFILE must be `cpu` or `gpu`, got `{other}`"
+            )),
+        }
+    }
+}
+
 /// Every layout and tuning decision that depends on the kind of device, chosen once by
 /// `Gpu::new` ([`Gpu::profile`]). Results do not depend on it: each decision picks between
 /// kernel variants that compute the same values (tested under both profiles).
