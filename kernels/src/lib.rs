@@ -22,7 +22,8 @@ pub use matrix::{BlockData, HostMatrix, Layout, Matrix, RowBlock};
 pub use roofline_probe::{measure_read_bandwidth, ProbeResult};
 pub use runtime::error::KernelError;
 pub use runtime::gpu::{
-    DeviceProfile, Gpu, GpuOptions, GpuStats, ProfileKind, XInput, XRead, UNIFORM_X_BYTES,
+    DeviceProfile, Gpu, GpuOptions, GpuStats, ProfileKind, Reads, Texels, XInput, XRead,
+    UNIFORM_X_BYTES,
 };
 pub use runtime::recorder::{fold_workgroups, BufferBinding, Recorder};
 

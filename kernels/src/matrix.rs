@@ -11,21 +11,22 @@
 //!   block is its own buffer); kernels dispatch once per block. `Matrix::upload_rows`
 //!   concatenates several host matrices with equal K and layout along M (e.g. q|k|v into one QKV
 //!   weight).
-//! - W4 and W8 upload into `Rgba32Uint` textures [`TEXTURE_WIDTH`] texels wide
-//!   (`BlockData::Quantized`), addressed linearly (texel `e` at `(e % 4096, e / 4096)`):
+//! - W4 and W8 upload into [`Texels`] arrays of 16-byte texels (`BlockData::Quantized`), as the
+//!   device profile stores them: `Rgba32Uint` textures 4096 texels wide (texel `e` at
+//!   `(e % 4096, e / 4096)`) or storage buffers (texel `e` at byte `16 e`), in one order:
 //!   - `q`: the `.kst` bytes in order (no repacking): texel `r · K/32 + j` holds the 32 weights
 //!     of chunk `j` of block row `r` for W4; texels `r · K/16 + 2j` and `+ 1` for W8;
 //!   - `scales` (and `mins`): `S = ceil(K/G / 8)` texels per row; texel `r · S + b` holds the f16
 //!     values of groups `8b .. 8b+7` (group `g` in half `g % 2` of word `(g % 8) / 2`), zero
 //!     padded;
-//!   - a block holds at most `4096 · max_texture_dimension_2d` texels per texture.
-//! - Why textures: on CPU adapters (Mesa lavapipe) a texel fetch is a vector gather, while every
-//!   storage-buffer load runs a scalar loop over the SIMD lanes with a bounds check per lane —
-//!   measured 0.86 vs 3.6 ns per 32-bit word (`kernels/examples/load_probe.rs`). GPUs read
-//!   textures through their texture caches (the image path mobile GPU stacks use for weights).
+//!   - a block holds at most [`Gpu::max_array_texels`] texels per array (`4096 ·
+//!     max_texture_dimension_2d` in textures, the storage binding limit in buffers).
+//! - Why textures on the CPU-driver profile: on Mesa lavapipe a texel fetch is a vector gather,
+//!   while every storage-buffer load runs a scalar loop over the SIMD lanes with a bounds check
+//!   per lane — measured 0.86 vs 3.6 ns per 32-bit word (`kernels/examples/load_probe.rs`). The
+//!   GPU profile keeps weights in storage buffers, the plain path of every GPU stack.
 
-use crate::runtime::gpu::TEXTURE_WIDTH;
-use crate::{Gpu, KernelError};
+use crate::{Gpu, KernelError, Texels};
 
 /// A weight matrix in host memory (raw bytes, e.g. slices of the `.kst` mmap).
 #[derive(Debug, Clone, Copy)]
@@ -74,14 +75,14 @@ pub enum BlockData {
         /// The values.
         data: wgpu::Buffer,
     },
-    /// W4/W8: textures in the module contract's layout.
+    /// W4/W8: texel arrays in the module contract's layout.
     Quantized {
         /// Quantized words, 32 (W4) or 16 (W8) weights per texel.
-        q: wgpu::TextureView,
+        q: Texels,
         /// Group scales, 8 groups per texel.
-        scales: wgpu::TextureView,
+        scales: Texels,
         /// Group mins (asymmetric), laid out as `scales`.
-        mins: Option<wgpu::TextureView>,
+        mins: Option<Texels>,
     },
 }
 
@@ -115,14 +116,14 @@ pub(crate) fn pad_rows(parts: &[&[u8]], row_bytes: usize, texels_per_row: usize)
 }
 
 /// Uploads the row concatenation of `parts` (each `[rows_i, cols]` little-endian f16,
-/// row-major) as a texture of `ceil(cols/8)` texels per row, zero padded (LoRA A and B).
-/// Returns the view and the row count.
+/// row-major) as a texel array of `ceil(cols/8)` texels per row, zero padded (LoRA A and B).
+/// Returns the array and the row count.
 pub(crate) fn upload_f16_rows(
     gpu: &Gpu,
     label: &str,
     cols: u32,
     parts: &[&[u8]],
-) -> Result<(wgpu::TextureView, u32), KernelError> {
+) -> Result<(Texels, u32), KernelError> {
     let row = cols as usize * 2;
     let bytes: usize = parts.iter().map(|p| p.len()).sum();
     if cols == 0 || bytes == 0 || parts.iter().any(|p| p.len() % row != 0) {
@@ -132,7 +133,10 @@ pub(crate) fn upload_f16_rows(
         )));
     }
     let texels = pad_rows(parts, row, cols.div_ceil(8) as usize);
-    Ok((gpu.upload_texels(label, &[&texels])?, (bytes / row) as u32))
+    Ok((
+        gpu.upload_texel_array(label, &[&texels])?,
+        (bytes / row) as u32,
+    ))
 }
 
 /// A weight matrix `[M, K]` on the GPU, split into row blocks that each fit one binding.
@@ -257,8 +261,7 @@ impl Matrix {
         let (rd, rs, rm) = row_bytes(layout, k);
         let rows_per_block = match layout {
             Layout::W4 { group_size, .. } | Layout::W8 { group_size } => {
-                let cap =
-                    u64::from(TEXTURE_WIDTH) * u64::from(gpu.limits().max_texture_dimension_2d);
+                let cap = gpu.max_array_texels();
                 let widest = (rd / 16).max(u64::from(scale_texels_per_row(k, group_size)));
                 cap / widest
             }
@@ -298,10 +301,11 @@ impl Matrix {
                     let spr = scale_texels_per_row(k, group_size) as usize;
                     let packed = |arr: Vec<&[u8]>| pad_rows(&arr, rs as usize, spr);
                     BlockData::Quantized {
-                        q: gpu.upload_texels("matrix.q", &gather(0, rd))?,
-                        scales: gpu.upload_texels("matrix.scales", &[&packed(gather(1, rs))])?,
+                        q: gpu.upload_texel_array("matrix.q", &gather(0, rd))?,
+                        scales: gpu
+                            .upload_texel_array("matrix.scales", &[&packed(gather(1, rs))])?,
                         mins: if rm > 0 {
-                            Some(gpu.upload_texels("matrix.mins", &[&packed(gather(2, rm))])?)
+                            Some(gpu.upload_texel_array("matrix.mins", &[&packed(gather(2, rm))])?)
                         } else {
                             None
                         },

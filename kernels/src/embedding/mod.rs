@@ -59,7 +59,7 @@ pub fn embedding(
     };
     let gpu = rec.gpu();
     let pipe = gpu.pipeline(ID, SRC, ID, &[])?;
-    let (dummy, dummy_tex) = (gpu.dummy(), gpu.dummy_texture());
+    let (dummy, dummy_tex) = (gpu.dummy(), gpu.dummy_texels());
     for (i, block) in table.blocks.iter().enumerate() {
         let (data, textures) = match &block.data {
             BlockData::Buffers { data } => (data, [dummy_tex; 3]),
@@ -78,7 +78,7 @@ pub fn embedding(
             group,
             zero_oob: u32::from(i == 0),
         };
-        rec.dispatch_with_textures(
+        rec.dispatch_with_texels(
             &pipe,
             &params,
             &bufs,

@@ -1,5 +1,5 @@
 // lora_shrink: h[c, row] = Σ_k x[c, k] · A[row, k] for A = the row concatenation of a group's
-// LoRA A matrices, [ΣR, K] f16 in a texture (LoraA: row `row` is ceil(K/8) texels of 8 f16,
+// LoRA A matrices, [ΣR, K] f16 in a texel array (LoraA: row `row` is ceil(K/8) texels of 8 f16,
 // zero padded). One row per lane, NCOL ≤ 4 columns per invocation (workgroup_id.y = column
 // quad). Each 32-value x chunk is loaded once per 8 lanes with subgroups (x32.wgsl) and dotted
 // with the row's 4 texels; a K % 32 tail goes 4 values at a time. GLU: x is [T, 2K] gate | up
@@ -12,16 +12,15 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read_write> h: array<f32>;  // [T, ΣR] f32
-@group(0) @binding(3) var a: texture_2d<u32>;                  // [ΣR, K] f16 (LoraA)
-#include "qtex.wgsl"
+#texels 3 a                                                    // [ΣR, K] f16 (LoraA)
 #include "x32.wgsl"
 
 override NCOL: u32 = 1u;  // columns per invocation (1..=4)
 override WG: u32 = 64u;
 
 // The 8 f16 of texel e as two vec4s.
-fn a_texel(e: u32) -> V32h {
-    let t = textureLoad(a, qt_coord(e), 0);
+fn a_half8(e: u32) -> V32h {
+    let t = a_texel(e);
     return V32h(vec4<f32>(unpack2x16float(t.x), unpack2x16float(t.y)),
                 vec4<f32>(unpack2x16float(t.z), unpack2x16float(t.w)));
 }
@@ -33,10 +32,10 @@ struct V32h {
 
 // A row's 32 values at texel e (4 texels).
 fn a_chunk(e: u32) -> V32 {
-    let t0 = a_texel(e);
-    let t1 = a_texel(e + 1u);
-    let t2 = a_texel(e + 2u);
-    let t3 = a_texel(e + 3u);
+    let t0 = a_half8(e);
+    let t1 = a_half8(e + 1u);
+    let t2 = a_half8(e + 2u);
+    let t3 = a_half8(e + 3u);
     return V32(t0.lo, t0.hi, t1.lo, t1.hi, t2.lo, t2.hi, t3.lo, t3.hi);
 }
 
@@ -73,7 +72,7 @@ fn lora_shrink(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
     // Tail: vec4 v of the row lives in texel v / 2, half v % 2.
     for (var v = 8u * nchunks; v < kv; v = v + 1u) {
-        let t = a_texel(e0 + v / 2u);
+        let t = a_half8(e0 + v / 2u);
         let w = select(t.lo, t.hi, (v & 1u) == 1u);
         acc.x = acc.x + dot(w, x_vec(xb.x + v));
         if (NCOL > 1u) {

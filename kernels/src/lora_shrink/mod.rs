@@ -40,11 +40,11 @@ struct Params {
     _pad: u32,
 }
 
-/// A group's LoRA A matrices on the GPU: the row concatenation `[ΣR, K]` f16 in a texture.
+/// A group's LoRA A matrices on the GPU: the row concatenation `[ΣR, K]` f16 in a texel array.
 #[derive(Debug)]
 pub struct LoraA {
-    /// The texture.
-    pub view: wgpu::TextureView,
+    /// The texels: row r is `ceil(K/8)` texels of 8 f16, zero padded.
+    pub texels: crate::Texels,
     /// Rows ΣR.
     pub rows: u32,
     /// Input features K.
@@ -55,11 +55,11 @@ impl LoraA {
     /// Uploads the row concatenation of `parts`, each `[R_i, k]` little-endian f16 bytes
     /// (row-major).
     pub fn upload(gpu: &crate::Gpu, k: u32, parts: &[&[u8]]) -> Result<LoraA, KernelError> {
-        let (view, rows) = crate::matrix::upload_f16_rows(gpu, "lora_A", k, parts)?;
-        Ok(LoraA { view, rows, k })
+        let (texels, rows) = crate::matrix::upload_f16_rows(gpu, "lora_A", k, parts)?;
+        Ok(LoraA { texels, rows, k })
     }
 
-    /// Bytes of the texture's payload (padded rows).
+    /// Bytes of the texel array's payload (padded rows).
     pub fn bytes(&self) -> u64 {
         u64::from(self.rows) * u64::from(self.k.div_ceil(8)) * 16
     }
@@ -140,7 +140,7 @@ fn record(
         &xb,
         &[h.into()],
         3,
-        &[&a.view],
+        &[&a.texels],
         [a.rows.div_ceil(wg), t.div_ceil(ncol), 1],
     )
 }

@@ -56,13 +56,13 @@ impl LoraExpand<'_> {
     pub const ONE_SEGMENT: [u32; 2] = [u32::MAX, u32::MAX];
 }
 
-/// A LoRA B `[M, R]` f16 on the GPU: an `Rgba32Uint` texture (`wgsl/qtex.wgsl` addressing) in
+/// A LoRA B `[M, R]` f16 on the GPU: a texel array (`crate::Texels`, `#texels` addressing) in
 /// which row m holds `ceil(R/8)` texels of 8 f16 values, zero padded — the epilogue reads a row's
 /// R values in `ceil(R/8)` fetches instead of R storage loads.
 #[derive(Debug)]
 pub struct LoraB {
-    /// The texture.
-    pub view: wgpu::TextureView,
+    /// The texels: row m is `ceil(R/8)` texels of 8 f16, zero padded.
+    pub texels: crate::Texels,
     /// Rows M.
     pub m: u32,
     /// Rank R.
@@ -79,11 +79,11 @@ impl LoraB {
                 f16.len()
             )));
         }
-        let (view, _) = crate::matrix::upload_f16_rows(gpu, "lora_B", rank, &[f16])?;
-        Ok(LoraB { view, m, rank })
+        let (texels, _) = crate::matrix::upload_f16_rows(gpu, "lora_B", rank, &[f16])?;
+        Ok(LoraB { texels, m, rank })
     }
 
-    /// Bytes of the texture's payload (padded rows).
+    /// Bytes of the texel array's payload (padded rows).
     pub fn bytes(&self) -> u64 {
         u64::from(self.m) * u64::from(self.rank.div_ceil(8)) * 16
     }
@@ -265,7 +265,7 @@ fn record(
             ep.bias.unwrap_or(dummy).into(),
             h_binding,
         ];
-        let lora_b = ep.lora.map_or(gpu.dummy_texture(), |l| &l.b.view);
+        let lora_b = ep.lora.map_or(gpu.dummy_texels(), |l| &l.b.texels);
         match w.layout {
             Layout::W4 { .. } | Layout::W8 { .. } => {
                 let variant = crate::matmul_quant_f32::Variant {
@@ -298,14 +298,14 @@ pub(crate) fn encode_matvec(
     block: &RowBlock,
     params: &MatmulParams,
     common: &[BufferBinding<'_>; 4],
-    lora_b: &wgpu::TextureView,
+    lora_b: &crate::Texels,
 ) -> Result<(), KernelError> {
     let ncol = params.t.min(DECODE_MAX_T);
     let pipe = rec
         .gpu()
         .pipeline(id, src, entry, &[("NCOL", f64::from(ncol)), ("WG", 64.0)])?;
     let bufs = block_bindings(block, common)?;
-    rec.dispatch_with_textures(
+    rec.dispatch_with_texels(
         &pipe,
         params,
         &bufs,

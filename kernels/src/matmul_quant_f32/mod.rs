@@ -3,7 +3,7 @@
 //! Math: `y[c, m] = Σ_k W[m, k] · x[c, k]` + the matmul epilogue (see [`crate::matmul`]),
 //! f32 accumulation, per group `s · Σ q·x + o · Σ x` (W4: o = −8s symmetric, o = min
 //! asymmetric; W8: o = 0).
-//! Weights: the texture layout of [`crate::matrix`] (`BlockData::Quantized`); a 32-weight chunk
+//! Weights: the texel layout of [`crate::matrix`] (`BlockData::Quantized`); a 32-weight chunk
 //! is one texel (W4) or two (W8), so G % 32 == 0. `BITS` (4 or 8) is a pipeline constant.
 //! Dispatch: register tiles of 8 rows × `NCOL` columns per invocation, `NCOL` = `min(T, 4)`
 //! rounded up to 1, 2 or 4 (fewer pipeline variants; a clamped extra column is computed and not
@@ -30,7 +30,7 @@ mod tests;
 
 use crate::matmul::MatmulParams;
 use crate::matrix::{BlockData, RowBlock};
-use crate::{BufferBinding, KernelError, Recorder};
+use crate::{BufferBinding, KernelError, Reads, Recorder, Texels};
 
 /// Kernel id = file = entry point.
 pub const ID: &str = "matmul_quant_f32";
@@ -47,13 +47,13 @@ pub(crate) struct Variant {
     pub h_uniform: bool,
 }
 
-/// Records one row block (bindings: `wgsl/matmul_common.wgsl`, textures 6..=9).
+/// Records one row block (bindings: `wgsl/matmul_common.wgsl`, texel arrays 6..=9).
 pub(crate) fn encode(
     rec: &mut Recorder<'_>,
     block: &RowBlock,
     params: &MatmulParams,
     common: &[BufferBinding<'_>; 4],
-    lora_b: &wgpu::TextureView,
+    lora_b: &Texels,
     Variant {
         bits,
         swiglu,
@@ -62,7 +62,7 @@ pub(crate) fn encode(
 ) -> Result<(), KernelError> {
     let BlockData::Quantized { q, scales, mins } = &block.data else {
         return Err(KernelError::Shape(
-            "matmul_quant_f32 needs a quantized (texture) block".into(),
+            "matmul_quant_f32 needs a quantized (texel) block".into(),
         ));
     };
     let gpu = rec.gpu();
@@ -73,7 +73,7 @@ pub(crate) fn encode(
     // x rows read by this dispatch: T × K (GLU: T × 2K) f32 — the uniform window if it fits.
     let x_bytes = u64::from(params.t) * u64::from(params.k) * 4 * if swiglu { 2 } else { 1 };
     let x = gpu.x_input(rec, common[0].buffer, x_bytes)?;
-    let pipe = gpu.pipeline_xh(
+    let pipe = gpu.pipeline_reads(
         ID,
         SRC,
         ID,
@@ -83,8 +83,11 @@ pub(crate) fn encode(
             ("BITS", f64::from(bits)),
             ("GLU", f64::from(u8::from(swiglu))),
         ],
-        x.read(),
-        h_uniform,
+        Reads {
+            x: x.read(),
+            h_uniform,
+            norm_uniform: false,
+        },
     )?;
     rec.dispatch_x(
         &pipe,

@@ -29,7 +29,7 @@ pub(crate) fn encode(
     block: &RowBlock,
     params: &MatmulParams,
     common: &[BufferBinding<'_>; 4],
-    lora_b: &wgpu::TextureView,
+    lora_b: &crate::Texels,
 ) -> Result<(), KernelError> {
     let (id, src) = match layout {
         Layout::F16 => F16,

@@ -12,8 +12,9 @@
 //! shrink of its output, for the groups that read a normalised row (q|k|v and gate|up): `y` as
 //! above and `h[t, r] = Σ_k y[t, k] · A[r, k]` for a group's [`LoraA`] (`[ΣR, K]` f16), as
 //! `lora_shrink` computes it — one dispatch instead of two.
-//! - x is read as [`Gpu::x_input`] chooses (`wgsl/x32.wgsl`); `w` through a uniform window, so
-//!   its buffer must hold [`UNIFORM_X_BYTES`] ([`Gpu::upload_window`]); `y`, `h` are storage.
+//! - x is read as [`Gpu::x_input`] chooses (`wgsl/x32.wgsl`); `w` through the uniform window
+//!   when [`Gpu::uniform_window`] allows (the CPU-driver profile, `w` from
+//!   [`Gpu::upload_window`]), else from storage (`#if NORM_UNIFORM`); `y`, `h` are storage.
 //! - Dispatch: one A row per lane (`WG` = 8 on CPU adapters, else 64), `workgroup_id.y` = quad of
 //!   `NCOL` = 1, 2 or 4 token rows. Every lane computes its token rows' sums of squares and
 //!   normalised values itself, reading x and w at the same addresses as the other lanes: no
@@ -23,7 +24,7 @@
 //! - Order: sums of squares over vec4s, `(s.x + s.y) + (s.z + s.w)`; not the tree of
 //!   `rmsnorm_f32`, so `y` may differ from it in the last bits. A token's `y` and `h` do not
 //!   depend on `T` or `NCOL`.
-//! - Limits: `K` a multiple of 4 (vec4 reads) and ≤ 16,384 (the w window), `T ≤ 4 · 65,535`.
+//! - Limits: `K` a multiple of 4 (vec4 reads), `T ≤ 4 · 65,535`.
 //! - Tolerance vs `reference` (f64) and `lora_shrink_ref`: nMSE ≤ 1e-9 for both outputs.
 
 pub mod reference;
@@ -35,7 +36,7 @@ use std::sync::Arc;
 use crate::lora_shrink::LoraA;
 use crate::runtime::recorder::fold_workgroups;
 use crate::shape::{elems, ensure, need_bytes};
-use crate::{BufferBinding, Gpu, KernelError, Recorder, UNIFORM_X_BYTES};
+use crate::{BufferBinding, Gpu, KernelError, Reads, Recorder, UNIFORM_X_BYTES};
 
 const SHRINK_ID: &str = "rmsnorm_shrink_f32";
 const SHRINK_SRC: &str = include_str!("rmsnorm_shrink_f32.wgsl");
@@ -123,8 +124,8 @@ impl RmsNorm {
 
     /// Records `y = rmsnorm(x) · w` and the LoRA shrink `h = y · Aᵀ` (`h`: `[rows, a.rows]` f32)
     /// in one dispatch (see the module contract). `k` must equal `a.k` and be a multiple of 4;
-    /// `w` is bound as a uniform window, so it must hold [`UNIFORM_X_BYTES`]
-    /// ([`Gpu::upload_window`]).
+    /// `w` is read through the uniform window when the profile uses one and `w`
+    /// is padded to it ([`Gpu::upload_window`]), else from storage.
     #[allow(clippy::too_many_arguments)]
     pub fn encode_lora_shrink<'a>(
         &self,
@@ -147,32 +148,30 @@ impl RmsNorm {
         })?;
         let (y, h) = (y.into(), h.into());
         need_bytes("x", &x.into(), bytes)?;
-        ensure(
-            w.size() >= UNIFORM_X_BYTES && w.usage().contains(wgpu::BufferUsages::UNIFORM),
-            || {
-                format!(
-                    "rmsnorm_shrink: w ({} B) must be a uniform-usable buffer of at least \
-                     {UNIFORM_X_BYTES} B (Gpu::upload_window)",
-                    w.size()
-                )
-            },
-        )?;
-        ensure(k <= (UNIFORM_X_BYTES / 4) as u32, || {
-            format!("rmsnorm_shrink: K ({k}) past the {UNIFORM_X_BYTES} B w window")
-        })?;
-        let w = BufferBinding::range(w, 0, UNIFORM_X_BYTES);
+        let gpu = rec.gpu();
+        let norm_uniform = gpu.uniform_window(w, u64::from(k) * 4);
+        let w = if norm_uniform {
+            BufferBinding::range(w, 0, UNIFORM_X_BYTES)
+        } else {
+            let w = BufferBinding::from(w);
+            need_bytes("w", &w, u64::from(k) * 4)?;
+            w
+        };
         need_bytes("y", &y, bytes)?;
         need_bytes("h", &h, u64::from(rows) * u64::from(a.rows) * 4)?;
-        let gpu = rec.gpu();
         let wg = gpu.small_grid_workgroup();
         let ncol = rows.min(4).next_power_of_two();
         let xb = gpu.x_input(rec, x, bytes)?;
-        let pipe = gpu.pipeline_x(
+        let pipe = gpu.pipeline_reads(
             SHRINK_ID,
             SHRINK_SRC,
             SHRINK_ID,
             &[("NCOL", f64::from(ncol)), ("WG", f64::from(wg))],
-            xb.read(),
+            Reads {
+                x: xb.read(),
+                h_uniform: false,
+                norm_uniform,
+            },
         )?;
         let params = ShrinkParams {
             k,
@@ -186,7 +185,7 @@ impl RmsNorm {
             &xb,
             &[w, y, h],
             5,
-            &[&a.view],
+            &[&a.texels],
             [a.rows.div_ceil(wg), rows.div_ceil(ncol), 1],
         )
     }

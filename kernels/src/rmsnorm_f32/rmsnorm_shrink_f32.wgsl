@@ -2,11 +2,11 @@
 // (contract: mod.rs). y[t] = x[t] / sqrt(mean(x[t]²) + eps) · w and h[t, r] = Σ_k y[t, k] · A[r, k]
 // for a LoRA group's A = [ΣR, K] f16 (lora_shrink::LoraA: row r is ceil(K/8) texels of 8 f16, zero
 // padded). One A row per lane, NCOL ≤ 4 token rows per invocation (workgroup_id.y = token quad).
-// Every lane reads the token rows and w at the same addresses, through uniform bindings or a
-// texture (the norm is recomputed per lane rather than shared through workgroup memory: on
-// lavapipe a storage or workgroup load is a per-lane loop, a uniform-index uniform load a single
-// one), so a decode row's shrink spreads over ΣR / WG workgroups with no barrier. Lane 0 of
-// workgroup 0 stores y.
+// Every lane reads the token rows and w at the same addresses (on the CPU-driver profile through
+// uniform bindings or a texture), and the norm is recomputed per lane rather than shared through
+// workgroup memory: on lavapipe a storage or workgroup load is a per-lane loop, a uniform-index
+// uniform load a single one. So a decode row's shrink spreads over ΣR / WG workgroups with no
+// barrier. Lane 0 of workgroup 0 stores y.
 struct Params {
     k: u32,       // K (multiple of 4)
     t: u32,       // token rows T
@@ -14,10 +14,15 @@ struct Params {
     rows: u32,    // ΣR = row stride of h
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(2) var<uniform> w: array<vec4<f32>, 4096>;       // [K] (a 64 KiB window)
+// The norm weight [K]: a 64 KiB uniform window (NORM_UNIFORM) or storage.
+#if NORM_UNIFORM
+@group(0) @binding(2) var<uniform> w: array<vec4<f32>, 4096>;
+#else
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+#endif
 @group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;  // [T, K]
 @group(0) @binding(4) var<storage, read_write> h: array<f32>;        // [T, ΣR]
-@group(0) @binding(5) var a: texture_2d<u32>;                        // [ΣR, K] f16 (LoraA)
+#texels 5 a                                                          // [ΣR, K] f16 (LoraA)
 #include "x32.wgsl"
 
 override NCOL: u32 = 1u;  // token rows per invocation (1, 2 or 4)
@@ -74,7 +79,7 @@ fn rmsnorm_shrink_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
     var acc = vec4<f32>(0.0);
     for (var j = 0u; j < tpr; j = j + 1u) {
         let e = e0 + j;
-        let t = textureLoad(a, vec2<u32>(e & 4095u, e >> 12u), 0);
+        let t = a_texel(e);
         let lo = vec4<f32>(unpack2x16float(t.x), unpack2x16float(t.y));
         let hi = vec4<f32>(unpack2x16float(t.z), unpack2x16float(t.w));
         // Texel j holds vec4s 2j and 2j + 1 of the row; past K (K % 8 = 4) the second is padding.

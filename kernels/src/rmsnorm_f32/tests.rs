@@ -175,7 +175,7 @@ fn shrink_bad_arguments_are_shape_errors() {
     let mut rec = Recorder::new(&gpu);
     let a8 = LoraA::upload(&gpu, 8, &[&[0u8; 64]]).unwrap();
     let a6 = LoraA::upload(&gpu, 6, &[&[0u8; 24]]).unwrap();
-    // K ≠ A's K; K not a multiple of 4; h too small; w smaller than the uniform window.
+    // K ≠ A's K; K not a multiple of 4; h too small; w shorter than K.
     for (a, k, w, h, rows) in [
         (&a8, 12u32, &b, &b, 1u32),
         (&a6, 6, &b, &b, 1),

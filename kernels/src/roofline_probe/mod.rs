@@ -2,10 +2,11 @@
 //! decode kernels (`kestrel bench` reports matvec GB/s as a fraction of it).
 //!
 //! Method: `PROBE_BYTES` (64 MiB) of pseudo-random u32 are read by three storage-buffer variants
-//! (contiguous chunks per invocation, grid-stride, contiguous ×4 unrolled) and by one texture
-//! variant (the same words in an `Rgba32Uint` texture, fetched as the quantized matmul fetches
-//! its weights), each writing a wrapping u32 sum per invocation. A variant's time (best of `REPS` submits after one
-//! warm-up, wall clock including the submit and wait) is trusted only if Σ sums equals the
+//! (contiguous chunks per invocation, grid-stride, contiguous ×4 unrolled) and by one weight
+//! variant `roofline_probe_texture` (the same words stored and fetched as the quantized matmul's
+//! weights: an `Rgba32Uint` texture on the CPU-driver profile, a storage buffer on the GPU one),
+//! each writing a wrapping u32 sum per invocation. A variant's time (best of `REPS` submits after
+//! one warm-up, wall clock including the submit and wait) is trusted only if Σ sums equals the
 //! host's wrapping sum — lavapipe can report impossible bandwidths when work is skipped.
 //! Result: the best trusted variant in GB/s (10⁹ B/s). `KernelError::Internal` if none verified.
 //!
@@ -25,7 +26,7 @@ use crate::{fold_workgroups, BufferBinding, Gpu, KernelError, Recorder};
 pub const ID: &str = "roofline_probe";
 /// WGSL source.
 pub const SRC: &str = include_str!("roofline_probe.wgsl");
-/// The texture variant (kernel id = entry point).
+/// The weight variant (kernel id = entry point): the profile's texel arrays.
 pub const TEXTURE_ID: &str = "roofline_probe_texture";
 /// Its WGSL source.
 pub const TEXTURE_SRC: &str = include_str!("roofline_probe_texture.wgsl");
@@ -90,7 +91,7 @@ pub fn measure_read_bandwidth(gpu: &Gpu) -> Result<ProbeResult, KernelError> {
         .collect();
     let expected = reference::checksum(&data);
     let src = gpu.upload("probe.src", bytemuck::cast_slice(&data))?;
-    let texture = gpu.upload_texels("probe.texture", &[bytemuck::cast_slice(&data)])?;
+    let texture = gpu.upload_texel_array("probe.texture", &[bytemuck::cast_slice(&data)])?;
     drop(data);
     let n_vec4 = (words / 4) as u32;
     let mut variants = Vec::new();
@@ -141,7 +142,7 @@ pub fn measure_read_bandwidth(gpu: &Gpu) -> Result<ProbeResult, KernelError> {
         let wg = fold_workgroups(gpu, n_inv.div_ceil(64));
         let bufs = [BufferBinding::from(&sums)];
         let best =
-            time(&|rec| rec.dispatch_with_textures(&pipe, &params, &bufs, 6, &[&texture], wg))?;
+            time(&|rec| rec.dispatch_with_texels(&pipe, &params, &bufs, 6, &[&texture], wg))?;
         let got = reference::checksum(&gpu.read::<u32>(&sums, 0, n_inv as usize)?);
         variants.push(verdict(TEXTURE_ID, best, got == expected));
     }

@@ -1,5 +1,5 @@
-// roofline_probe_texture: the read-bandwidth probe over an Rgba32Uint texture, fetched exactly as
-// the quantized matmul fetches its weights (qtex.wgsl). Each invocation reads `chunk`
+// roofline_probe_texture: the read-bandwidth probe over a texel array stored and fetched exactly as
+// the quantized matmul's weights (qtex.wgsl: a texture or a storage buffer, as the profile says). Each invocation reads `chunk`
 // consecutive texels and writes their wrapping u32 sum (checked on the host).
 struct Params {
     n_vec4: u32,   // texels in the texture

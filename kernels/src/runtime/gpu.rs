@@ -34,6 +34,7 @@ use super::adapter;
 use super::bind_groups::BindGroupCache;
 use super::error::KernelError;
 use super::pipelines::PipelineCache;
+pub use super::pipelines::Reads;
 pub use super::preprocess::XRead;
 
 /// Width in texels of every texture from [`Gpu::upload_texels`] (`wgsl/qtex.wgsl` hard-codes it).
@@ -68,6 +69,19 @@ impl XInput<'_> {
     }
 }
 
+/// An array of 16-byte texels (W4/W8 weights, their scales and mins, LoRA A and B) as the
+/// profile stores it ([`DeviceProfile::weight_textures`], [`Gpu::upload_texel_array`]): texel
+/// `e` of a texture at `(e % TEXTURE_WIDTH, e / TEXTURE_WIDTH)`, of a buffer at byte `16 e`.
+/// Kernels declare it with `#texels` (`runtime::preprocess`) and bind it at the same binding
+/// either way.
+#[derive(Debug, Clone)]
+pub enum Texels {
+    /// An `Rgba32Uint` texture [`TEXTURE_WIDTH`] texels wide.
+    Texture(wgpu::TextureView),
+    /// A storage buffer read as `array<vec4<u32>>`.
+    Buffer(wgpu::Buffer),
+}
+
 /// The class of device a [`DeviceProfile`] is made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProfileKind {
@@ -98,19 +112,23 @@ impl std::str::FromStr for ProfileKind {
 ///
 /// Not here, by contract: the attention key splits (`PrefillPlan` / `DecodePlan`) are the same
 /// on every device, sized for lavapipe's loop limit, so a prompt gives the same logits on any
-/// adapter; and weights live in textures on both profiles (the W4/W8 and LoRA kernels have no
-/// storage-buffer variant yet).
+/// adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceProfile {
     pub kind: ProfileKind,
-    /// Kernel inputs (x, LoRA h) that fit [`UNIFORM_X_BYTES`] are read through the uniform
-    /// window (`#if X_UNIFORM`, `#if H_UNIFORM`).
+    /// Kernel inputs (x, LoRA h, RMSNorm weights) that fit [`UNIFORM_X_BYTES`] are read through
+    /// the uniform window (`#if X_UNIFORM`, `#if H_UNIFORM`, `#if NORM_UNIFORM`), and buffers
+    /// bound so are padded to it ([`DeviceProfile::activation_bytes`], [`Gpu::upload_window`]).
     pub uniform_x: bool,
     /// Larger kernel inputs are copied into the scratch x texture and fetched (`#if X_TEXTURE`).
     pub texture_x: bool,
     /// Lanes per workgroup of the small-grid kernels (`matmul_quant_f32`, `lora_shrink`,
     /// `rmsnorm_shrink`).
     pub small_grid_workgroup: u32,
+    /// W4/W8 weights and LoRA A/B live in `Rgba32Uint` textures (`#if TEXEL_TEXTURES`; a texel
+    /// fetch is a vector gather on lavapipe, a storage load a per-lane loop), else in storage
+    /// buffers of `vec4<u32>` ([`Texels`]). Same texel order either way (`crate::matrix`).
+    pub weight_textures: bool,
 }
 
 impl DeviceProfile {
@@ -122,16 +140,18 @@ impl DeviceProfile {
             uniform_x: true,
             texture_x: true,
             small_grid_workgroup: 8,
+            weight_textures: true,
         }
     }
 
-    /// The GPU profile: inputs from storage buffers, no padding, 64-lane workgroups.
+    /// The GPU profile: inputs and weights in storage buffers, no padding, 64-lane workgroups.
     pub fn gpu() -> Self {
         DeviceProfile {
             kind: ProfileKind::Gpu,
             uniform_x: false,
             texture_x: false,
             small_grid_workgroup: 64,
+            weight_textures: false,
         }
     }
 
@@ -266,7 +286,7 @@ pub struct Gpu {
     /// Mappable readback buffers, reused by [`Gpu::read`] (at most [`STAGING_POOL`]).
     staging_pool: Mutex<Vec<wgpu::Buffer>>,
     dummy: wgpu::Buffer,
-    dummy_texture: wgpu::TextureView,
+    dummy_texels: Texels,
 }
 
 impl Gpu {
@@ -354,25 +374,31 @@ impl Gpu {
             usage: storage_usage(),
             mapped_at_creation: false,
         });
-        let dummy_texture = device
-            .create_texture(&wgpu::TextureDescriptor {
-                label: Some("kestrel.dummy_texture"),
-                size: wgpu::Extent3d {
-                    width: 1,
-                    height: 1,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba32Uint,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING,
-                view_formats: &[],
-            })
-            .create_view(&wgpu::TextureViewDescriptor::default());
+        let dummy_texels = if profile.weight_textures {
+            Texels::Texture(
+                device
+                    .create_texture(&wgpu::TextureDescriptor {
+                        label: Some("kestrel.dummy_texture"),
+                        size: wgpu::Extent3d {
+                            width: 1,
+                            height: 1,
+                            depth_or_array_layers: 1,
+                        },
+                        mip_level_count: 1,
+                        sample_count: 1,
+                        dimension: wgpu::TextureDimension::D2,
+                        format: wgpu::TextureFormat::Rgba32Uint,
+                        usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                        view_formats: &[],
+                    })
+                    .create_view(&wgpu::TextureViewDescriptor::default()),
+            )
+        } else {
+            Texels::Buffer(dummy.clone())
+        };
         Ok(Gpu {
             dummy,
-            dummy_texture,
+            dummy_texels,
             subgroups,
             profile,
             shader_checks: !opts.unchecked_shaders,
@@ -411,9 +437,10 @@ impl Gpu {
         &self.dummy
     }
 
-    /// A 1×1 `Rgba32Uint` texture to bind where a kernel's optional texture input is absent.
-    pub fn dummy_texture(&self) -> &wgpu::TextureView {
-        &self.dummy_texture
+    /// A one-texel (texture) or 16-texel (buffer) zeroed [`Texels`] to bind where a kernel's
+    /// optional texel input is absent.
+    pub fn dummy_texels(&self) -> &Texels {
+        &self.dummy_texels
     }
 
     /// One-line adapter description for logs and bench tables.
@@ -647,14 +674,51 @@ impl Gpu {
         Ok(buf)
     }
 
-    /// [`Gpu::upload`] zero-padded to at least [`UNIFORM_X_BYTES`], so kernels can bind it as a
-    /// uniform window (a small vector every lane reads at the same index, such as an RMSNorm
-    /// weight in `rmsnorm_shrink_f32`: one load per 8 lanes on lavapipe instead of a per-lane
-    /// loop).
+    /// [`Gpu::upload`] zero-padded to at least [`UNIFORM_X_BYTES`] when the profile reads small
+    /// inputs through the uniform window ([`DeviceProfile::uniform_x`]), so kernels can bind it
+    /// as one (a small vector every lane reads at the same index, such as an RMSNorm weight in
+    /// `rmsnorm_shrink_f32`: one load per 8 lanes on lavapipe instead of a per-lane loop);
+    /// unpadded otherwise.
     pub fn upload_window(&self, label: &str, bytes: &[u8]) -> Result<wgpu::Buffer, KernelError> {
+        if !self.profile.uniform_x {
+            return self.upload(label, bytes);
+        }
         let mut padded = bytes.to_vec();
         padded.resize(bytes.len().max(UNIFORM_X_BYTES as usize), 0);
         self.upload(label, &padded)
+    }
+
+    /// Texels one [`Texels`] array may hold on this device: [`TEXTURE_WIDTH`] times the
+    /// texture height limit in textures, the storage binding limit in buffers.
+    pub fn max_array_texels(&self) -> u64 {
+        if self.profile.weight_textures {
+            u64::from(TEXTURE_WIDTH) * u64::from(self.limits.max_texture_dimension_2d)
+        } else {
+            self.limits
+                .max_storage_buffer_binding_size
+                .min(self.limits.max_buffer_size)
+                / 16
+        }
+    }
+
+    /// The concatenation of `parts` (whole 16-byte texels, in order) as a [`Texels`] array of
+    /// the profile's kind: [`Gpu::upload_texels`] or a storage buffer.
+    pub fn upload_texel_array(&self, label: &str, parts: &[&[u8]]) -> Result<Texels, KernelError> {
+        if self.profile.weight_textures {
+            return Ok(Texels::Texture(self.upload_texels(label, parts)?));
+        }
+        let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let texels = total.div_ceil(16).max(1);
+        if texels > self.max_array_texels() {
+            return Err(KernelError::Limit(format!(
+                "texel array `{label}` of {texels} texels exceeds the {}-texel storage binding limit",
+                self.max_array_texels()
+            )));
+        }
+        let mut padded: Vec<&[u8]> = parts.to_vec();
+        let zeros = vec![0u8; (texels * 16 - total) as usize];
+        padded.push(&zeros);
+        Ok(Texels::Buffer(self.upload_parts(label, &padded)?))
     }
 
     /// A storage buffer holding the concatenation of `parts` (zero-padded to a multiple of 4);

@@ -1,5 +1,5 @@
 //! Compute-pipeline cache keyed by (kernel, entry point, override constants, f16 mode, subgroups,
-//! how x and LoRA h are read).
+//! how x, LoRA h and norm weights are read, where weights live).
 //!
 //! Contract: `Gpu::pipeline` preprocesses the source (see `preprocess`), compiles it inside error
 //! scopes (a WGSL error is `KernelError::Validation` naming the kernel) and returns the same
@@ -15,6 +15,18 @@ use super::bind_groups::{FastHasher, FastMap};
 use super::error::KernelError;
 use super::gpu::Gpu;
 use super::preprocess::{preprocess, ShaderFlags, XRead};
+
+/// How a kernel reads its per-dispatch inputs, as [`Gpu::x_input`] and
+/// [`Gpu::uniform_window`] chose for the buffers bound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// Input x (binding 1, `wgsl/x32.wgsl`).
+    pub x: XRead,
+    /// A matmul's LoRA h through the uniform window (`#if H_UNIFORM`).
+    pub h_uniform: bool,
+    /// `rmsnorm_shrink`'s norm weight through the uniform window (`#if NORM_UNIFORM`).
+    pub norm_uniform: bool,
+}
 
 /// A compiled pipeline's identity, owned. Lookups compare it with the caller's borrowed parts
 /// ([`Key::is`]) under their hash ([`key_hash`]), so a hit allocates nothing: kernels look their
@@ -85,25 +97,35 @@ impl Gpu {
         consts: &[(&str, f64)],
         x: XRead,
     ) -> Result<Arc<wgpu::ComputePipeline>, KernelError> {
-        self.pipeline_xh(kernel, src, entry, consts, x, false)
+        self.pipeline_reads(
+            kernel,
+            src,
+            entry,
+            consts,
+            Reads {
+                x,
+                ..Reads::default()
+            },
+        )
     }
 
-    /// [`Gpu::pipeline_x`] for a matmul that also says how it reads LoRA h (`#if H_UNIFORM`:
-    /// through the uniform window; [`Gpu::uniform_window`]).
-    pub fn pipeline_xh(
+    /// [`Gpu::pipeline_x`] for a kernel that also reads LoRA h or a norm weight through the
+    /// uniform window (`#if H_UNIFORM`, `#if NORM_UNIFORM`; [`Gpu::uniform_window`]).
+    pub fn pipeline_reads(
         &self,
         kernel: &'static str,
         src: &'static str,
         entry: &str,
         consts: &[(&str, f64)],
-        x: XRead,
-        h_uniform: bool,
+        reads: Reads,
     ) -> Result<Arc<wgpu::ComputePipeline>, KernelError> {
         let flags = ShaderFlags {
             f16: self.has_f16(),
             subgroups: self.has_subgroups(),
-            x,
-            h_uniform,
+            x: reads.x,
+            h_uniform: reads.h_uniform,
+            norm_uniform: reads.norm_uniform,
+            texel_textures: self.profile().weight_textures,
         };
         let hash = key_hash(kernel, entry, consts, flags);
         let lock_err = || KernelError::Internal("pipeline cache lock poisoned".into());

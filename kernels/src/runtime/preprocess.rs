@@ -6,8 +6,13 @@
 //!   kernel; includes may nest).
 //! - `#if F16` / `#if !F16` / `#if SUBGROUPS` / `#if !SUBGROUPS` / `#if X_UNIFORM` /
 //!   `#if !X_UNIFORM` / `#if X_TEXTURE` / `#if !X_TEXTURE` / `#if H_UNIFORM` / `#if !H_UNIFORM`
-//!   / `#else` / `#endif` — conditional blocks on the f16 mode, on subgroup support, on how x is
-//!   read ([`XRead`]) and on how a matmul reads LoRA h (nestable).
+//!   / `#if NORM_UNIFORM` / `#if !NORM_UNIFORM` / `#else` / `#endif` — conditional blocks on the
+//!   f16 mode, on subgroup support, on how x is read ([`XRead`]), on how a matmul reads LoRA h
+//!   and on how `rmsnorm_shrink` reads the norm weight (nestable).
+//! - `#texels <binding> <name>` — declares a [`Texels`](super::gpu::Texels) array at
+//!   `@group(0) @binding(<binding>)` and its accessor `<name>_texel(e) -> vec4<u32>` (texel e):
+//!   with `ShaderFlags::texel_textures` a `texture_2d<u32>` 4096 texels wide (`textureLoad` at
+//!   `(e % 4096, e / 4096)`), else `array<vec4<u32>>` in storage.
 //! - `#storage_f16 <binding> <name> <read|read_write>` — declares an f16 array at
 //!   `@group(0) @binding(<binding>)` and its accessors, so kernels never see the storage type:
 //!   `<name>_at(i) -> f32` (element i), `<name>_pair(j) -> vec2<f32>` (elements 2j, 2j+1),
@@ -47,6 +52,11 @@ pub struct ShaderFlags {
     /// The matmul epilogue reads LoRA h (binding 4, `wgsl/matmul_common.wgsl`) through the
     /// uniform window (`#if H_UNIFORM`) instead of storage.
     pub h_uniform: bool,
+    /// `rmsnorm_shrink` reads the norm weight through the uniform window (`#if NORM_UNIFORM`)
+    /// instead of storage.
+    pub norm_uniform: bool,
+    /// `#texels` arrays are textures, else storage buffers (`DeviceProfile::weight_textures`).
+    pub texel_textures: bool,
 }
 
 /// How a kernel reads its input x (binding 1, `wgsl/x32.wgsl`); chosen per dispatch by
@@ -104,6 +114,8 @@ fn expand(
             }
             continue;
         }
+        // A directive line may end in a `//` comment.
+        let t = t.split("//").next().unwrap_or("");
         let mut words = t.split_whitespace();
         let directive = words.next().unwrap_or("");
         let args: Vec<&str> = words.collect();
@@ -120,6 +132,8 @@ fn expand(
                     ["!X_TEXTURE"] => flags.x != XRead::Texture,
                     ["H_UNIFORM"] => flags.h_uniform,
                     ["!H_UNIFORM"] => !flags.h_uniform,
+                    ["NORM_UNIFORM"] => flags.norm_uniform,
+                    ["!NORM_UNIFORM"] => !flags.norm_uniform,
                     _ => {
                         return Err(err(
                             kernel,
@@ -172,6 +186,15 @@ fn expand(
                 }
                 storage_f16(out, binding, name, access, flags.f16);
             }
+            "#texels" => {
+                let [binding, name] = args.as_slice() else {
+                    return Err(err(kernel, file, n, "usage: #texels <binding> <name>"));
+                };
+                let binding: u32 = binding
+                    .parse()
+                    .map_err(|_| err(kernel, file, n, format!("bad binding `{binding}`")))?;
+                texels(out, binding, name, flags.texel_textures);
+            }
             other => return Err(err(kernel, file, n, format!("unknown directive `{other}`"))),
         }
     }
@@ -179,6 +202,27 @@ fn expand(
         return Err(err(kernel, file, src.lines().count(), "unterminated #if"));
     }
     Ok(())
+}
+
+fn texels(out: &mut String, binding: u32, name: &str, textures: bool) {
+    use std::fmt::Write;
+    let (ty, load) = if textures {
+        (
+            "texture_2d<u32>".to_string(),
+            format!("textureLoad({name}, vec2<u32>(e & 4095u, e >> 12u), 0)"),
+        )
+    } else {
+        ("array<vec4<u32>>".to_string(), format!("{name}[e]"))
+    };
+    let space = if textures { "" } else { "<storage, read>" };
+    let _ = writeln!(
+        out,
+        "@group(0) @binding({binding}) var{space} {name}: {ty};"
+    );
+    let _ = writeln!(
+        out,
+        "fn {name}_texel(e: u32) -> vec4<u32> {{ return {load}; }}"
+    );
 }
 
 fn storage_f16(out: &mut String, binding: u32, name: &str, access: &str, f16: bool) {
@@ -231,7 +275,47 @@ mod tests {
                 XRead::Storage
             },
             h_uniform: false,
+            norm_uniform: false,
+            texel_textures: false,
         }
+    }
+
+    #[test]
+    fn texels_declare_a_texture_or_a_storage_array() {
+        let src = "#texels 6 q\n";
+        let tex = ShaderFlags {
+            texel_textures: true,
+            ..flags(false, false, false)
+        };
+        let on = preprocess("t", src, tex).unwrap();
+        let off = preprocess("t", src, flags(false, false, false)).unwrap();
+        assert!(
+            on.contains("@group(0) @binding(6) var q: texture_2d<u32>;"),
+            "{on}"
+        );
+        assert!(
+            on.contains("textureLoad(q, vec2<u32>(e & 4095u, e >> 12u), 0)"),
+            "{on}"
+        );
+        assert!(
+            off.contains("@group(0) @binding(6) var<storage, read> q: array<vec4<u32>>;"),
+            "{off}"
+        );
+        assert!(
+            off.contains("fn q_texel(e: u32) -> vec4<u32> { return q[e]; }"),
+            "{off}"
+        );
+        assert!(preprocess("t", "#texels q\n", tex).is_err());
+        let src = "#if NORM_UNIFORM\nu\n#else\ns\n#endif\n";
+        let n = ShaderFlags {
+            norm_uniform: true,
+            ..flags(false, false, false)
+        };
+        assert_eq!(preprocess("t", src, n).unwrap(), "u\n");
+        assert_eq!(
+            preprocess("t", src, flags(false, false, false)).unwrap(),
+            "s\n"
+        );
     }
 
     #[test]
@@ -252,10 +336,8 @@ mod tests {
         );
         let src = "#if X_UNIFORM\nu\n#else\n#if X_TEXTURE\nt\n#else\ns\n#endif\n#endif\n";
         let x = |x| ShaderFlags {
-            f16: false,
-            subgroups: false,
             x,
-            h_uniform: false,
+            ..flags(false, false, false)
         };
         assert_eq!(preprocess("t", src, x(XRead::Uniform)).unwrap(), "u\n");
         assert_eq!(preprocess("t", src, x(XRead::Texture)).unwrap(), "t\n");

@@ -3,9 +3,9 @@
 //! Contract:
 //! - `dispatch(pipeline, params, buffers, workgroups)`: `params` (a `Pod` of at most 256 B) goes
 //!   into a per-recorder uniform arena (one aligned 256-B slot per dispatch) bound at binding 0;
-//!   `buffers[i]` is bound at binding `i + 1` of group 0 (`dispatch_with_textures` also binds
-//!   texture views from a given binding on). A workgroup count above
-//!   `max_compute_workgroups_per_dimension` is `KernelError::Limit` (fold with
+//!   `buffers[i]` is bound at binding `i + 1` of group 0 (`dispatch_with_texels` also binds
+//!   texel arrays, textures or buffers as the profile stores them, from a given binding on). A
+//!   workgroup count above `max_compute_workgroups_per_dimension` is `KernelError::Limit` (fold with
 //!   [`fold_workgroups`]); a binding above `max_storage_buffer_binding_size` is `Limit` too.
 //! - Bind groups come from the `Gpu`'s cache (`bind_groups`): a dispatch that binds what an
 //!   earlier one bound reuses its group. Creating one (a cache miss) and submitting run in error
@@ -25,7 +25,7 @@ use std::sync::atomic::Ordering;
 
 use super::bind_groups::Resource;
 use super::error::KernelError;
-use super::gpu::{Gpu, XInput, TEXTURE_WIDTH};
+use super::gpu::{Gpu, Texels, XInput, TEXTURE_WIDTH};
 
 const SLOT: u64 = 256;
 const SLOTS_PER_CHUNK: u64 = 256;
@@ -149,30 +149,30 @@ impl<'g> Recorder<'g> {
         buffers: &[BufferBinding<'_>],
         workgroups: [u32; 3],
     ) -> Result<(), KernelError> {
-        self.dispatch_with_textures(pipeline, params, buffers, 0, &[], workgroups)
+        self.dispatch_with_texels(pipeline, params, buffers, 0, &[], workgroups)
     }
 
-    /// [`Recorder::dispatch`] plus texture views: `textures[i]` at binding
-    /// `first_texture_binding + i` (after the buffers' bindings).
-    pub fn dispatch_with_textures<P: bytemuck::Pod>(
+    /// [`Recorder::dispatch`] plus texel arrays (weights): `texels[i]` at binding
+    /// `first_texel_binding + i` (after the buffers' bindings).
+    pub fn dispatch_with_texels<P: bytemuck::Pod>(
         &mut self,
         pipeline: &wgpu::ComputePipeline,
         params: &P,
         buffers: &[BufferBinding<'_>],
-        first_texture_binding: u32,
-        textures: &[&wgpu::TextureView],
+        first_texel_binding: u32,
+        texels: &[&Texels],
         workgroups: [u32; 3],
     ) -> Result<(), KernelError> {
-        let buffers: Vec<(u32, BufferBinding<'_>)> = (1..).zip(buffers.iter().copied()).collect();
-        let textures: Vec<(u32, &wgpu::TextureView)> = (first_texture_binding..)
-            .zip(textures.iter().copied())
-            .collect();
-        self.dispatch_at(pipeline, params, &buffers, &textures, workgroups)
+        let mut bindings: Vec<(u32, Resource<'_>)> =
+            Vec::with_capacity(buffers.len() + texels.len());
+        bindings.extend((1..).zip(buffers.iter().map(|&b| Resource::Buffer(b))));
+        bindings.extend((first_texel_binding..).zip(texels.iter().map(|t| texel_resource(t))));
+        self.dispatch_at(pipeline, params, bindings, workgroups)
     }
 
-    /// [`Recorder::dispatch_with_textures`] for a kernel that reads x (`wgsl/x32.wgsl`): `x` at
+    /// [`Recorder::dispatch_with_texels`] for a kernel that reads x (`wgsl/x32.wgsl`): `x` at
     /// binding 1 (a buffer range or the scratch x texture, as [`Gpu::x_input`] chose),
-    /// `buffers[i]` at binding `i + 2`, `textures[i]` at `first_texture_binding + i`.
+    /// `buffers[i]` at binding `i + 2`, `texels[i]` at `first_texel_binding + i`.
     #[allow(clippy::too_many_arguments)]
     pub fn dispatch_x<P: bytemuck::Pod>(
         &mut self,
@@ -180,28 +180,27 @@ impl<'g> Recorder<'g> {
         params: &P,
         x: &XInput<'_>,
         buffers: &[BufferBinding<'_>],
-        first_texture_binding: u32,
-        textures: &[&wgpu::TextureView],
+        first_texel_binding: u32,
+        texels: &[&Texels],
         workgroups: [u32; 3],
     ) -> Result<(), KernelError> {
-        let mut bufs: Vec<(u32, BufferBinding<'_>)> = (2..).zip(buffers.iter().copied()).collect();
-        let mut texs: Vec<(u32, &wgpu::TextureView)> = (first_texture_binding..)
-            .zip(textures.iter().copied())
-            .collect();
-        match x {
-            XInput::Storage(b) | XInput::Uniform(b) => bufs.insert(0, (1, *b)),
-            XInput::Texture(view) => texs.insert(0, (1, view)),
-        }
-        self.dispatch_at(pipeline, params, &bufs, &texs, workgroups)
+        let mut bindings: Vec<(u32, Resource<'_>)> =
+            Vec::with_capacity(buffers.len() + texels.len() + 1);
+        bindings.push(match x {
+            XInput::Storage(b) | XInput::Uniform(b) => (1, Resource::Buffer(*b)),
+            XInput::Texture(view) => (1, Resource::Texture(view)),
+        });
+        bindings.extend((2..).zip(buffers.iter().map(|&b| Resource::Buffer(b))));
+        bindings.extend((first_texel_binding..).zip(texels.iter().map(|t| texel_resource(t))));
+        self.dispatch_at(pipeline, params, bindings, workgroups)
     }
 
-    /// Records one dispatch with buffers and texture views at explicit bindings (params at 0).
+    /// Records one dispatch with `bindings` (binding 1 on) and its params at binding 0.
     fn dispatch_at<P: bytemuck::Pod>(
         &mut self,
         pipeline: &wgpu::ComputePipeline,
         params: &P,
-        buffers: &[(u32, BufferBinding<'_>)],
-        textures: &[(u32, &wgpu::TextureView)],
+        bindings: Vec<(u32, Resource<'_>)>,
         workgroups: [u32; 3],
     ) -> Result<(), KernelError> {
         let limits = self.gpu.limits();
@@ -212,7 +211,8 @@ impl<'g> Recorder<'g> {
             )));
         }
         let max_bind = limits.max_storage_buffer_binding_size;
-        for (i, b) in buffers {
+        for (i, r) in &bindings {
+            let Resource::Buffer(b) = r else { continue };
             if b.len() > max_bind {
                 return Err(KernelError::Limit(format!(
                     "binding {i} of {} B exceeds max_storage_buffer_binding_size {max_bind} B (split the buffer)",
@@ -233,14 +233,12 @@ impl<'g> Recorder<'g> {
         self.arena.resize(((slot + 1) * self.slot_size) as usize, 0);
         let param_size = (bytes.len() as u64).div_ceil(16).max(1) * 16;
 
-        let mut entries: Vec<(u32, Resource<'_>)> =
-            Vec::with_capacity(buffers.len() + textures.len() + 1);
+        let mut entries = Vec::with_capacity(bindings.len() + 1);
         entries.push((
             0,
             Resource::Buffer(BufferBinding::range(&chunk, offset, param_size)),
         ));
-        entries.extend(buffers.iter().map(|&(i, b)| (i, Resource::Buffer(b))));
-        entries.extend(textures.iter().map(|&(i, t)| (i, Resource::Texture(t))));
+        entries.extend(bindings);
         let bind_group = self.gpu.bind_group(pipeline, &entries)?;
         if workgroups.contains(&0) {
             return Ok(());
@@ -371,5 +369,13 @@ impl Drop for Recorder<'_> {
             // Reversed, so that popping hands the next recorder chunk 0 first, then chunk 1...
             pool.extend(self.chunks.drain(..).rev());
         }
+    }
+}
+
+/// The binding of a texel array: its texture view or its whole buffer.
+fn texel_resource(t: &Texels) -> Resource<'_> {
+    match t {
+        Texels::Texture(view) => Resource::Texture(view),
+        Texels::Buffer(buf) => Resource::Buffer(buf.into()),
     }
 }

@@ -1,6 +1,6 @@
 // Shared by the matmul family (matmul_quant_f32, matvec_*): params, output/epilogue bindings, epilogue.
 // Bindings: 0 params, 1 x (declared by the kernel), 2 y, 3 bias, 4 lora_h, 5..=8 the weights
-// (declared by the kernel: a storage buffer at 5, or the qtex.wgsl textures at 6..=8), 9 lora_b.
+// (declared by the kernel: a storage buffer at 5, or the qtex.wgsl texel arrays at 6..=8), 9 lora_b.
 struct MatmulParams {
     m: u32,          // rows in this dispatch's row block
     k: u32,          // input features K
@@ -39,8 +39,8 @@ fn lora_hword(j: u32) -> f32 {
 }
 #endif
 #include "qtex.wgsl"
-// LoRA B [M, R] f16, ceil(R/8) texels per row (matmul::LoraB; 1×1 dummy when unused).
-@group(0) @binding(9) var lora_bt: texture_2d<u32>;
+// LoRA B [M, R] f16, ceil(R/8) texels per row (matmul::LoraB; the dummy when unused).
+#texels 9 lora_bt
 
 // LoRA expand. h for column c and a row's rank segment starts at lora_hbase; B row `row` holds
 // ceil(R/8) texels of 8 f16. A row's delta is scale · Σ_t dot(h[8t..8t+8], B[row, 8t..8t+8]),
@@ -75,7 +75,7 @@ fn lora_bpr() -> u32 {
 
 // Rank texel t of B row `row` dotted with h.
 fn lora_dot8(row: u32, t: u32, h: H8) -> f32 {
-    let bt = textureLoad(lora_bt, qt_coord(row * lora_bpr() + t), 0);
+    let bt = lora_bt_texel(row * lora_bpr() + t);
     return dot(h.a, vec4<f32>(unpack2x16float(bt.x), unpack2x16float(bt.y)))
          + dot(h.b, vec4<f32>(unpack2x16float(bt.z), unpack2x16float(bt.w)));
 }
