@@ -21,7 +21,7 @@
 # The build uses -DGGML_NATIVE=OFF with the x86 extensions /proc/cpuinfo lists (AVX, AVX2, FMA,
 # F16C, BMI2, AVX-512 and its VBMI/VNNI/BF16 extensions), never AMX: cloud VMs report AMX that
 # the hypervisor does not enable, and a native build then dies with SIGILL. Needs cmake, a C++
-# compiler, glslc and the Vulkan headers (installed with apt when missing), and a kestrel binary
+# compiler, glslc, the Vulkan and SPIR-V headers (installed with apt when missing), and a kestrel binary
 # ($KESTREL, else target/release/kestrel, built if absent). About 15-30 minutes of build on 2 cores
 # the first time (the Vulkan shaders dominate), then a few minutes per round.
 set -euo pipefail
@@ -66,11 +66,27 @@ command -v c++ >/dev/null || need+=(g++)
 if [ "$VULKAN" = 1 ]; then
   command -v glslc >/dev/null || need+=(glslc)
   [ -e /usr/include/vulkan/vulkan.h ] || need+=(libvulkan-dev)
+  [ -d /usr/share/cmake/SPIRV-Headers ] || need+=(spirv-headers)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} ..." >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# llama.cpp's Vulkan backend needs Vulkan headers ≥ 1.3.261 (VK_EXT_layer_settings); Debian 12
+# ships 1.3.239. Then trixie's headers are unpacked beside the build (not installed); the loader
+# library stays the system's.
+VK_CMAKE=()
+if [ "$VULKAN" = 1 ] && ! grep -qs "LayerSettingEXT" /usr/include/vulkan/vulkan_structs.hpp; then
+  VKH="$OUT/vulkan-headers-1.4.309"
+  if [ ! -f "$VKH/usr/include/vulkan/vulkan.hpp" ]; then
+    echo "fetching Vulkan 1.4.309 headers (Debian trixie's libvulkan-dev, unpacked only) ..." >&2
+    deb="$OUT/libvulkan-dev_1.4.309.0-1_amd64.deb"
+    curl -sSfL -o "$deb" "http://deb.debian.org/debian/pool/main/v/vulkan-loader/libvulkan-dev_1.4.309.0-1_amd64.deb"
+    dpkg-deb -x "$deb" "$VKH"
+  fi
+  VK_CMAKE=(-DVulkan_INCLUDE_DIR="$VKH/usr/include")
 fi
 
 # ---- source
@@ -101,7 +117,7 @@ if [ ! -x "$BENCH" ]; then
   echo "building llama-bench (${ISA[*]}, Vulkan: $VULKAN) ..." >&2
   t0=$(date +%s)
   cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF "${ISA[@]}" \
-    -DGGML_VULKAN="$([ "$VULKAN" = 1 ] && echo ON || echo OFF)" -DLLAMA_CURL=OFF \
+    -DGGML_VULKAN="$([ "$VULKAN" = 1 ] && echo ON || echo OFF)" "${VK_CMAKE[@]}" -DLLAMA_CURL=OFF \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF >"$OUT/cmake.log" 2>&1 \
     || { tail -20 "$OUT/cmake.log" >&2; exit 1; }
   cmake --build "$BUILD" --target llama-bench -j "$(nproc)" >"$OUT/build.log" 2>&1 \
@@ -124,8 +140,9 @@ name, rnd = sys.argv[1], int(sys.argv[2])
 for r in json.load(sys.stdin):
     kind = "prefill" if r["n_prompt"] > 0 else "decode"
     print(json.dumps({"engine": name, "round": rnd, "what": kind, "tok_s": r["avg_ts"],
-                      "backend": r.get("backends") or r.get("backend"), "build": r.get("build_commit")}))
-' "$name" "$round" >> "$RESULTS" || { tail -5 "$OUT/$name.err" >&2; exit 1; }
+                      "devices": r.get("devices"), "threads": r.get("n_threads"),
+                      "llama_cpp_python": sys.argv[3]}))
+' "$name" "$round" "$VERSION" >> "$RESULTS" || { tail -5 "$OUT/$name.err" >&2; exit 1; }
 }
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round/$ROUNDS: kestrel ..." >&2
