@@ -23,6 +23,7 @@ fn open(disable_f16: bool) -> Arc<Gpu> {
         disable_subgroups: disable_f16,
         disable_uniform_x: disable_f16,
         disable_texture_x: disable_f16,
+        disable_weight_textures: disable_f16,
         profile: profile_from_env(),
         ..GpuOptions::default()
     }) {

@@ -78,7 +78,8 @@ impl ModelArgs {
 /// - `KESTREL_ADAPTER`: adapter preference (as `--adapter-name`);
 /// - `KESTREL_DEVICE_PROFILE` = `cpu` | `gpu`: the device profile (default: by adapter type);
 /// - `KESTREL_NO_F16=1`, `KESTREL_NO_SUBGROUPS=1`, `KESTREL_NO_UNIFORM_X=1`,
-///   `KESTREL_NO_TEXTURE_X=1`: turn that device feature or profile decision off;
+///   `KESTREL_NO_TEXTURE_X=1`, `KESTREL_NO_WEIGHT_TEXTURES=1`: turn that device feature or
+///   profile decision off;
 /// - `KESTREL_SHADER_CHECKS=0`: kernels without naga's bounds checks (benchmarking);
 /// - `KESTREL_PROFILE=1`: time every kernel (`generate --stats` prints the table).
 pub fn env_options() -> anyhow::Result<EngineOptions> {
@@ -96,6 +97,7 @@ pub fn env_options() -> anyhow::Result<EngineOptions> {
             profile,
             disable_uniform_x: on("KESTREL_NO_UNIFORM_X"),
             disable_texture_x: on("KESTREL_NO_TEXTURE_X"),
+            disable_weight_textures: on("KESTREL_NO_WEIGHT_TEXTURES"),
             unchecked_shaders: var("KESTREL_SHADER_CHECKS").is_some_and(|v| v == "0"),
             noop: false,
         },

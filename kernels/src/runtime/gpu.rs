@@ -192,6 +192,8 @@ pub struct GpuOptions {
     pub disable_uniform_x: bool,
     /// Turn the profile's scratch x texture off (kernels read large inputs from storage).
     pub disable_texture_x: bool,
+    /// Turn the profile's weight textures off (W4/W8 weights and LoRA A/B in storage buffers).
+    pub disable_weight_textures: bool,
     /// Compile naga's runtime bounds checks into kernels (`Default`: yes). Off only for
     /// benchmarking: every wrapper checks buffer sizes against its parameters on the host.
     pub unchecked_shaders: bool,
@@ -332,6 +334,7 @@ impl Gpu {
         profile.uniform_x &= !opts.disable_uniform_x
             && adapter.limits().max_uniform_buffer_binding_size >= UNIFORM_X_BYTES;
         profile.texture_x &= !opts.disable_texture_x;
+        profile.weight_textures &= !opts.disable_weight_textures;
         let mut features = wgpu::Features::empty();
         if f16 {
             features |= wgpu::Features::SHADER_F16;
