@@ -125,9 +125,10 @@ pub struct DeviceProfile {
     /// Lanes per workgroup of the small-grid kernels (`matmul_quant_f32`, `lora_shrink`,
     /// `rmsnorm_shrink`).
     pub small_grid_workgroup: u32,
-    /// W4/W8 weights and LoRA A/B live in `Rgba32Uint` textures (`#if TEXEL_TEXTURES`; a texel
-    /// fetch is a vector gather on lavapipe, a storage load a per-lane loop), else in storage
-    /// buffers of `vec4<u32>` ([`Texels`]). Same texel order either way (`crate::matrix`).
+    /// W4/W8 weights and LoRA A/B live in `Rgba32Uint` textures (kernels' `#texels` arrays
+    /// become `texture_2d<u32>`; a texel fetch is a vector gather on lavapipe, a storage load a
+    /// per-lane loop), else in storage buffers of `vec4<u32>` ([`Texels`]). Same texel order
+    /// either way (`crate::matrix`).
     pub weight_textures: bool,
 }
 
