@@ -206,19 +206,18 @@ fn expand(
 
 fn texels(out: &mut String, binding: u32, name: &str, textures: bool) {
     use std::fmt::Write;
-    let (ty, load) = if textures {
+    let (decl, load) = if textures {
         (
-            "texture_2d<u32>".to_string(),
+            format!("var {name}: texture_2d<u32>"),
             format!("textureLoad({name}, vec2<u32>(e & 4095u, e >> 12u), 0)"),
         )
     } else {
-        ("array<vec4<u32>>".to_string(), format!("{name}[e]"))
+        (
+            format!("var<storage, read> {name}: array<vec4<u32>>"),
+            format!("{name}[e]"),
+        )
     };
-    let space = if textures { "" } else { "<storage, read>" };
-    let _ = writeln!(
-        out,
-        "@group(0) @binding({binding}) var{space} {name}: {ty};"
-    );
+    let _ = writeln!(out, "@group(0) @binding({binding}) {decl};");
     let _ = writeln!(
         out,
         "fn {name}_texel(e: u32) -> vec4<u32> {{ return {load}; }}"
